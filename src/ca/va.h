@@ -1,0 +1,49 @@
+#pragma once
+
+#include <stdbool.h>
+
+#include <jansson.h>
+
+#include "problem.h"
+
+/*
+ * va: the validation authority. One call = one validation from this perspective. Calls block
+ * (they run on the RA's worker threads, never on an HTTP handler) and are thread-safe.
+ */
+
+struct va_config {
+	const char *resolver;  /* "ADDR" or "ADDR@PORT" to send every lookup to; NULL = system */
+	int http01_port;       /* 80 in production */
+	int tlsalpn01_port;    /* 443 in production */
+	bool allow_loopback;   /* let http-01/tls-alpn-01 reach 127.0.0.0/8 and ::1 */
+	int timeout_ms;        /* whole validation deadline */
+	const char *trust_anchor_file; /* DNSSEC anchors; NULL = none (answers are insecure) */
+};
+
+struct va_request {
+	const char *type;        /* "http-01", "dns-01", ... */
+	const char *identifier;  /* DNS name, no "*." */
+	bool wildcard;
+	const char *token;
+	const char *key_authz;   /* token "." thumbprint */
+	const char *account_url;
+};
+
+struct va_result {
+	bool ok;
+	enum prob_type prob;   /* when !ok */
+	char detail[512];      /* when !ok: what was seen, for the client */
+	json_t *records;       /* validationRecord array (owned); may be NULL */
+};
+
+struct va;
+
+/* Returns DEED_OK, DEED_ENOMEM, DEED_EINVAL (bad resolver or anchor file). err gets why. */
+int va_new(const struct va_config *cfg, struct va **out, char *err, size_t errlen);
+void va_free(struct va *va);
+
+/* Run the validation. Always fills res (res->ok false with a problem when it failed).
+ * Returns DEED_OK, or DEED_EUNSUPPORTED for an unknown challenge type. */
+int va_validate(struct va *va, const struct va_request *req, struct va_result *res);
+
+void va_result_cleanup(struct va_result *res);

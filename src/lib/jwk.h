@@ -1,0 +1,61 @@
+#pragma once
+
+#include <stdbool.h>
+
+#include <jansson.h>
+#include <openssl/evp.h>
+
+/*
+ * JSON Web Keys (RFC 7517/7518/8037) for the key types ACME uses, and their RFC 7638
+ * thumbprints.
+ */
+
+enum jwk_kty {
+	JWK_RSA,
+	JWK_EC_P256,
+	JWK_EC_P384,
+	JWK_EC_P521,
+	JWK_ED25519,
+};
+
+#define JWK_THUMBPRINT_LEN 43 /* base64url of SHA-256, no padding */
+
+struct jwk {
+	enum jwk_kty kty;
+	EVP_PKEY *pkey;                          /* public (or private, for signing) key */
+	char thumbprint[JWK_THUMBPRINT_LEN + 1]; /* RFC 7638, base64url(SHA-256) */
+	int bits;                                /* RSA modulus size, EC field size */
+};
+
+/*
+ * Parse a public JWK object. Only the members each kty requires are read; private members
+ * ("d", "p", ...) are refused so that a client never leaks a private key into a request by
+ * mistake and a server never stores one. The "alg" member, when present, must be a JWS
+ * algorithm that fits the key. EC points are checked to be on the curve.
+ * err (may be NULL) gets a one-line reason.
+ * Returns DEED_OK, DEED_EMALFORMED, DEED_EBADKEY, DEED_EUNSUPPORTED, DEED_ENOMEM.
+ */
+int jwk_from_json(const json_t *obj, struct jwk **out, char *err, size_t errlen);
+
+/* Wrap an OpenSSL key (a reference is taken). Returns DEED_OK, DEED_EUNSUPPORTED, ... */
+int jwk_from_pkey(EVP_PKEY *pkey, struct jwk **out);
+
+/*
+ * The public JWK as a new JSON object with exactly the RFC 7638 required members.
+ * Returns NULL on allocation failure.
+ */
+json_t *jwk_to_json(const struct jwk *k);
+
+/* The JWS "alg" this key signs with: RS256, ES256, ES384, ES512 or EdDSA. */
+const char *jwk_alg(const struct jwk *k);
+
+/* True if two keys are the same public key (compared by thumbprint). */
+bool jwk_equal(const struct jwk *a, const struct jwk *b);
+
+/*
+ * Generate a new private key. type is one of "ec256", "ec384", "ec521", "rsa2048",
+ * "rsa3072", "rsa4096", "ed25519". Returns DEED_OK, DEED_EINVAL, DEED_ECRYPTO.
+ */
+int jwk_generate(const char *type, struct jwk **out);
+
+void jwk_free(struct jwk *k);
