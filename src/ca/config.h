@@ -5,8 +5,8 @@
 
 /*
  * deed-ca's configuration: DIR/deed-ca.conf, "key = value" lines, '#' comments. Command-line
- * flags override the file. config_write_default writes the file with every key, its default
- * and a comment.
+ * flags override the file. config_write writes the file with every key, its default and a
+ * comment. docs/configuration.md describes every key.
  */
 
 #define CONFIG_MAX_CAA 10
@@ -14,10 +14,11 @@
 struct ca_config {
 	char *dir;             /* data directory (not in the file) */
 	char *name;            /* CA name used in certificate subjects */
-	char *listen;          /* ADDR:PORT, default 127.0.0.1:14443 */
+	char *listen;          /* IPv4:PORT or [IPv6]:PORT, default 127.0.0.1:14443 */
 	char *base_url;        /* https://HOST:PORT, default derived from listen */
 	char *database;        /* "sqlite:PATH"; relative paths are under dir */
-	char *dns_resolver;    /* ADDR:PORT or empty for the system's */
+	char *dns_resolver;    /* empty for the system's; stored as "ADDR" or "ADDR@PORT" (the
+				* va_config.resolver form) whatever spelling the file used */
 	int http01_port;       /* 80 */
 	int tlsalpn01_port;    /* 443 */
 	bool allow_loopback;   /* false */
@@ -38,18 +39,38 @@ struct ca_config {
 /* Defaults for dir. Returns DEED_OK or DEED_ENOMEM. */
 int config_defaults(struct ca_config *c, const char *dir);
 
-/* Read DIR/deed-ca.conf over the defaults. Unknown keys and bad values are errors naming the
- * line. Returns DEED_OK, DEED_EIO, DEED_EMALFORMED, DEED_ENOMEM. */
+/* Read DIR/deed-ca.conf over the defaults. Unknown keys, bad values and keys given twice are
+ * errors naming the line ("PATH:12: unknown key \"foo\""). On error c keeps what earlier lines
+ * set. Returns DEED_OK, DEED_EIO, DEED_EMALFORMED, DEED_ENOMEM, DEED_ETOOBIG (file over 64 KiB,
+ * line over 4096 bytes, value over 1024 bytes, more than CONFIG_MAX_CAA caa_identities). */
 int config_load(struct ca_config *c, const char *path, char *err, size_t errlen);
 
-/* Parse text (the file's content) over c, for tests and fuzzing. */
+/* Parse text (the file's content) over c, for tests and fuzzing. Errors name the line as
+ * "deed-ca.conf:N: ...". Same returns as config_load but DEED_EIO. */
 int config_parse(struct ca_config *c, const char *text, size_t len, char *err, size_t errlen);
 
-/* Write c to path as a documented config file (0644). */
+/* Write c to path as a documented config file (0644): every key, with a comment saying what it
+ * does and its default. Atomic (temporary file, fsync, rename). Returns DEED_OK, DEED_EIO,
+ * DEED_ENOMEM. */
 int config_write(const struct ca_config *c, const char *path);
 
-/* Set one key from a string (used by the parser and by command-line flags). */
+/* The text config_write writes, in *text (NUL-terminated, caller frees) of *len bytes.
+ * config_parse of it gives back c. Returns DEED_OK or DEED_ENOMEM. */
+int config_format(const struct ca_config *c, char **text, size_t *len);
+
+/* Set one key from a string (used by the parser and by command-line flags). Surrounding blanks
+ * are dropped. On error c is unchanged and err says why. Returns DEED_OK, DEED_EMALFORMED
+ * (unknown key, bad value), DEED_ETOOBIG, DEED_ENOMEM. */
 int config_set(struct ca_config *c, const char *key, const char *value, char *err,
 	       size_t errlen);
+
+/* Split "HOST:PORT" or "[IPv6]:PORT" into host (brackets removed) and port 1..65535. host is
+ * not checked further. Returns DEED_OK or DEED_EMALFORMED (also when host does not fit). */
+int config_split_hostport(const char *hp, char *host, size_t hostsz, int *port);
+
+/* The server's base URL: base_url when set, else "https://" + listen (IPv6 in brackets;
+ * "localhost" for 0.0.0.0 and [::]; no ":443"). Returns DEED_OK or DEED_EINVAL when it does not
+ * fit outsz. */
+int config_base_url(const struct ca_config *c, char *out, size_t outsz);
 
 void config_cleanup(struct ca_config *c);

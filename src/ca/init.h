@@ -10,7 +10,10 @@
  *                                 the listen host), signed by the root
  *   deed-ca.conf                  documented defaults
  *   deed-ca.db                    SQLite database with the schema
- * Keys are written 0600. Returns DEED_OK, DEED_EIO, DEED_ECONFLICT (a CA is already there),
- * DEED_ECRYPTO. err gets why.
+ * Keys are written 0600, the rest 0644, each atomically and never over an existing file; dir is
+ * created 0700. name NULL means "deed", listen NULL "127.0.0.1:14443" (IP literal, as in the
+ * config). Returns DEED_OK, DEED_EINVAL (bad name or listen), DEED_EIO, DEED_ECONFLICT (one of
+ * the files above is already there), DEED_ECRYPTO, DEED_ENOMEM, or sa_open's error for the
+ * database. err gets why.
  */
 int ca_init(const char *dir, const char *name, const char *listen, char *err, size_t errlen);

@@ -13,7 +13,8 @@
 
 /*
  * Parse len bytes of buf (need not be NUL-terminated). Documents larger than maxlen bytes or
- * nested deeper than DJSON_MAX_DEPTH are refused.
+ * nested deeper than DJSON_MAX_DEPTH are refused with DEED_ETOOBIG. The top level must be an
+ * object or an array (jansson's default).
  * On failure, err (size errlen, may be NULL) gets a one-line reason.
  * Returns DEED_OK, DEED_EMALFORMED, DEED_ETOOBIG or DEED_ENOMEM.
  */

@@ -1,5 +1,7 @@
 #pragma once
 
+#include <stddef.h>
+
 /*
  * The project's one error enum. Library code returns these; only main() and the HTTP edge
  * turn them into messages or RFC 8555 problem documents.
@@ -26,6 +28,13 @@ enum deed_err {
 	DEED_EUNSUPPORTED = -18, /* well-formed but not supported */
 	DEED_ESTATE = -19,    /* object is not in the state the operation needs */
 };
+
+/*
+ * Write a one-line reason into a caller's error buffer; err may be NULL (nothing is written).
+ * Library functions use it to tell the caller why, without printing.
+ */
+void deed_seterr(char *err, size_t errlen, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
 
 /* A short English description of err; never NULL. */
 const char *deed_strerror(int err);

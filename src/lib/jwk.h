@@ -24,20 +24,27 @@ struct jwk {
 	enum jwk_kty kty;
 	EVP_PKEY *pkey;                          /* public (or private, for signing) key */
 	char thumbprint[JWK_THUMBPRINT_LEN + 1]; /* RFC 7638, base64url(SHA-256) */
-	int bits;                                /* RSA modulus size, EC field size */
+	int bits;                                /* RSA modulus, EC field size (Ed25519 255) */
 };
 
 /*
  * Parse a public JWK object. Only the members each kty requires are read; private members
  * ("d", "p", ...) are refused so that a client never leaks a private key into a request by
  * mistake and a server never stores one. The "alg" member, when present, must be a JWS
- * algorithm that fits the key. EC points are checked to be on the curve.
+ * algorithm that fits the key. EC points are checked to be on the curve. RSA "n" and "e" must
+ * be minimal (no leading zero octet, RFC 7518 §2); EC "x"/"y" exactly the coordinate width.
  * err (may be NULL) gets a one-line reason.
- * Returns DEED_OK, DEED_EMALFORMED, DEED_EBADKEY, DEED_EUNSUPPORTED, DEED_ENOMEM.
+ * Returns DEED_OK, DEED_EMALFORMED, DEED_EBADKEY (private members, off-curve point, even or
+ * oversize RSA values), DEED_EUNSUPPORTED (other kty or curve), DEED_EBADALG ("alg" does not
+ * fit the key), DEED_ENOMEM.
  */
 int jwk_from_json(const json_t *obj, struct jwk **out, char *err, size_t errlen);
 
-/* Wrap an OpenSSL key (a reference is taken). Returns DEED_OK, DEED_EUNSUPPORTED, ... */
+/*
+ * Wrap an OpenSSL key (a reference is taken).
+ * Returns DEED_OK, DEED_EINVAL, DEED_EUNSUPPORTED (not RSA, P-256/384/521 or Ed25519),
+ * DEED_ENOMEM, DEED_ECRYPTO.
+ */
 int jwk_from_pkey(EVP_PKEY *pkey, struct jwk **out);
 
 /*
@@ -57,5 +64,12 @@ bool jwk_equal(const struct jwk *a, const struct jwk *b);
  * "rsa3072", "rsa4096", "ed25519". Returns DEED_OK, DEED_EINVAL, DEED_ECRYPTO.
  */
 int jwk_generate(const char *type, struct jwk **out);
+
+/*
+ * Which of the types above an OpenSSL key is, without wrapping it (key policy uses this for
+ * CSR keys). RSA-PSS keys and EC keys with explicit parameters are not RSA/EC here.
+ * Returns DEED_OK, DEED_EINVAL, DEED_EUNSUPPORTED.
+ */
+int jwk_pkey_kty(const EVP_PKEY *pkey, enum jwk_kty *out);
 
 void jwk_free(struct jwk *k);

@@ -42,15 +42,18 @@ int jws_parse(const char *body, size_t len, struct jws **out, char *err, size_t 
 
 /*
  * Verify the signature with key (the embedded jwk, or an account's stored key). The alg must
- * fit the key (RS256 for RSA, ES256/384/512 for P-256/384/521, EdDSA for Ed25519).
- * Returns DEED_OK, DEED_EBADALG, DEED_EBADSIG.
+ * fit the key (RS256 for RSA, ES256/384/512 for P-256/384/521, EdDSA for Ed25519). An
+ * ECDSA signature must be exactly r || s at the curve's width, an RSA one exactly the modulus
+ * size (RFC 7518 §3.4, RFC 8017 §8.2.2).
+ * Returns DEED_OK, DEED_EBADALG, DEED_EBADSIG; DEED_EINVAL, DEED_ENOMEM or DEED_ECRYPTO when
+ * the check could not be made at all.
  */
 int jws_verify(const struct jws *j, const struct jwk *key);
 
 /*
  * Sign payload (NULL or "" for POST-as-GET) with key into a new flattened-JSON string *out.
  * With kid NULL the public key is embedded as "jwk"; nonce may be NULL (inner keyChange JWS).
- * Returns DEED_OK, DEED_ENOMEM, DEED_ECRYPTO.
+ * Returns DEED_OK, DEED_EINVAL, DEED_ENOMEM, DEED_ECRYPTO (e.g. key has no private half).
  */
 int jws_sign(const struct jwk *key, const char *kid, const char *nonce, const char *url,
 	     const char *payload, char **out);

@@ -16,6 +16,8 @@ enum keypolicy_use {
 };
 
 /*
+ * Besides type and size: RSA moduli with a prime factor up to 751 are refused, and EC points
+ * get full public-key validation (CSR keys arrive without jwk_from_json's checks).
  * err (may be NULL) gets a one-line reason. Returns DEED_OK or DEED_EBADKEY.
  */
 int keypolicy_check(EVP_PKEY *pkey, enum keypolicy_use use, char *err, size_t errlen);

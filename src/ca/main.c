@@ -1,0 +1,238 @@
+#include <errno.h>
+#include <getopt.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <curl/curl.h>
+
+#include "config.h"
+#include "error.h"
+#include "init.h"
+#include "log.h"
+#include "ra.h"
+#include "sa.h"
+#include "signer.h"
+#include "va.h"
+#include "wfe.h"
+
+static void
+usage(FILE *f)
+{
+	fprintf(f,
+		"usage: deed-ca init --dir DIR [--name NAME] [--listen ADDR:PORT]\n"
+		"       deed-ca serve --dir DIR [--listen ADDR:PORT] [--dns-resolver ADDR:PORT]\n"
+		"                     [--http01-port N] [--allow-loopback] [--verbose]\n"
+		"\n"
+		"init   make a new CA in DIR: root.pem (the one file clients trust), an\n"
+		"       intermediate, the API's TLS certificate, deed-ca.conf and the database.\n"
+		"serve  run the ACME server; the directory is https://LISTEN/directory.\n"
+		"       Flags override DIR/deed-ca.conf. SIGTERM or SIGINT stops it cleanly.\n");
+}
+
+static int
+cmd_init(int argc, char **argv)
+{
+	static const struct option opts[] = {
+		{"dir", required_argument, NULL, 'd'},
+		{"name", required_argument, NULL, 'n'},
+		{"listen", required_argument, NULL, 'l'},
+		{"help", no_argument, NULL, 'h'},
+		{NULL, 0, NULL, 0},
+	};
+	const char *dir = NULL, *name = "deed", *listen = "127.0.0.1:14443";
+	char err[512] = "";
+	int c, rc;
+
+	while ((c = getopt_long(argc, argv, "d:n:l:h", opts, NULL)) != -1) {
+		switch (c) {
+		case 'd': dir = optarg; break;
+		case 'n': name = optarg; break;
+		case 'l': listen = optarg; break;
+		case 'h': usage(stdout); return 0;
+		default: usage(stderr); return 2;
+		}
+	}
+	if (dir == NULL || optind != argc) {
+		usage(stderr);
+		return 2;
+	}
+	if ((rc = ca_init(dir, name, listen, err, sizeof(err))) != DEED_OK) {
+		fprintf(stderr, "deed-ca init: %s\n", err[0] ? err : deed_strerror(rc));
+		return 1;
+	}
+	printf("deed-ca: new CA \"%s\" in %s; clients trust %s/root.pem\n", name, dir, dir);
+	return 0;
+}
+
+static int
+serve(struct ca_config *cfg)
+{
+	struct sa *sa = NULL;
+	struct va *va = NULL;
+	struct signer *signer = NULL;
+	struct ra *ra = NULL;
+	struct wfe *wfe = NULL;
+	struct va_config vc = {0};
+	char err[512] = "", base[512], path[4096], cert[4096], key[4096];
+	sigset_t set;
+	int sig = 0, rc, status = 1;
+
+	if (config_base_url(cfg, base, sizeof(base)) != DEED_OK) {
+		fprintf(stderr, "deed-ca: cannot derive the base URL from listen \"%s\"\n",
+			cfg->listen);
+		return 1;
+	}
+	/* Signals are taken synchronously by the main thread; every thread started below
+	 * inherits the blocked mask. */
+	sigemptyset(&set);
+	sigaddset(&set, SIGTERM);
+	sigaddset(&set, SIGINT);
+	pthread_sigmask(SIG_BLOCK, &set, NULL);
+	signal(SIGPIPE, SIG_IGN);
+
+	if (strncmp(cfg->database, "sqlite:", 7) == 0 && cfg->database[7] != '/')
+		snprintf(path, sizeof(path), "sqlite:%s/%s", cfg->dir, cfg->database + 7);
+	else
+		snprintf(path, sizeof(path), "%s", cfg->database);
+	if ((rc = sa_open(path, &sa, err, sizeof(err))) != DEED_OK) {
+		fprintf(stderr, "deed-ca: database: %s\n", err[0] ? err : deed_strerror(rc));
+		goto out;
+	}
+	if ((rc = signer_load(cfg->dir, &signer, err, sizeof(err))) != DEED_OK) {
+		fprintf(stderr, "deed-ca: signer: %s\n", err[0] ? err : deed_strerror(rc));
+		goto out;
+	}
+	vc.resolver = cfg->dns_resolver != NULL && cfg->dns_resolver[0] ? cfg->dns_resolver : NULL;
+	vc.http01_port = cfg->http01_port;
+	vc.tlsalpn01_port = cfg->tlsalpn01_port;
+	vc.allow_loopback = cfg->allow_loopback;
+	vc.timeout_ms = cfg->validation_timeout * 1000;
+	if ((rc = va_new(&vc, &va, err, sizeof(err))) != DEED_OK) {
+		fprintf(stderr, "deed-ca: validation: %s\n", err[0] ? err : deed_strerror(rc));
+		goto out;
+	}
+	if ((rc = ra_new(cfg, base, sa, va, signer, &ra, err, sizeof(err))) != DEED_OK) {
+		fprintf(stderr, "deed-ca: %s\n", err[0] ? err : deed_strerror(rc));
+		goto out;
+	}
+	if ((rc = wfe_new(cfg, base, ra, sa, signer, &wfe, err, sizeof(err))) != DEED_OK) {
+		fprintf(stderr, "deed-ca: %s\n", err[0] ? err : deed_strerror(rc));
+		goto out;
+	}
+	snprintf(cert, sizeof(cert), "%s/tls.pem", cfg->dir);
+	snprintf(key, sizeof(key), "%s/tls.key", cfg->dir);
+	if ((rc = wfe_listen(wfe, cfg->listen, cert, key, cfg->threads, err, sizeof(err))) !=
+	    DEED_OK) {
+		fprintf(stderr, "deed-ca: %s\n", err);
+		goto out;
+	}
+	log_info("deed-ca: serving %s/directory", base);
+	while (sigwait(&set, &sig) == 0 && sig != SIGTERM && sig != SIGINT)
+		;
+	log_info("deed-ca: signal %d, shutting down", sig);
+	status = 0;
+out:
+	/* Order matters: stop taking requests, then stop validating, then close the store. */
+	wfe_free(wfe);
+	ra_free(ra);
+	va_free(va);
+	signer_free(signer);
+	sa_close(sa);
+	return status;
+}
+
+static int
+cmd_serve(int argc, char **argv)
+{
+	static const struct option opts[] = {
+		{"dir", required_argument, NULL, 'd'},
+		{"listen", required_argument, NULL, 'l'},
+		{"dns-resolver", required_argument, NULL, 'r'},
+		{"http01-port", required_argument, NULL, 'p'},
+		{"tlsalpn01-port", required_argument, NULL, 't'},
+		{"allow-loopback", no_argument, NULL, 'L'},
+		{"verbose", no_argument, NULL, 'v'},
+		{"help", no_argument, NULL, 'h'},
+		{NULL, 0, NULL, 0},
+	};
+	struct {
+		const char *key, *value;
+	} over[16];
+	size_t n_over = 0;
+	struct ca_config cfg;
+	const char *dir = NULL;
+	char err[512] = "", path[4096];
+	int c, status = 1;
+
+	while ((c = getopt_long(argc, argv, "d:l:r:p:t:Lvh", opts, NULL)) != -1) {
+		switch (c) {
+		case 'd': dir = optarg; break;
+		case 'l': over[n_over].key = "listen"; over[n_over++].value = optarg; break;
+		case 'r': over[n_over].key = "dns_resolver"; over[n_over++].value = optarg; break;
+		case 'p': over[n_over].key = "http01_port"; over[n_over++].value = optarg; break;
+		case 't': over[n_over].key = "tlsalpn01_port"; over[n_over++].value = optarg; break;
+		case 'L': over[n_over].key = "allow_loopback"; over[n_over++].value = "true"; break;
+		case 'v': log_verbosity = LOG_DEBUG; break;
+		case 'h': usage(stdout); return 0;
+		default: usage(stderr); return 2;
+		}
+		if (n_over == sizeof(over) / sizeof(over[0])) {
+			usage(stderr);
+			return 2;
+		}
+	}
+	if (dir == NULL || optind != argc) {
+		usage(stderr);
+		return 2;
+	}
+	if (config_defaults(&cfg, dir) != DEED_OK) {
+		fprintf(stderr, "deed-ca: out of memory\n");
+		return 1;
+	}
+	snprintf(path, sizeof(path), "%s/deed-ca.conf", dir);
+	if (config_load(&cfg, path, err, sizeof(err)) != DEED_OK) {
+		fprintf(stderr, "deed-ca: %s\n", err);
+		goto out;
+	}
+	for (size_t i = 0; i < n_over; i++) {
+		if (config_set(&cfg, over[i].key, over[i].value, err, sizeof(err)) != DEED_OK) {
+			fprintf(stderr, "deed-ca: --%s: %s\n", over[i].key, err);
+			goto out;
+		}
+	}
+	status = serve(&cfg);
+out:
+	config_cleanup(&cfg);
+	return status;
+}
+
+int
+main(int argc, char **argv)
+{
+	int rc;
+
+	if (argc < 2) {
+		usage(stderr);
+		return 2;
+	}
+	if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK) {
+		fprintf(stderr, "deed-ca: cannot initialise libcurl\n");
+		return 1;
+	}
+	if (strcmp(argv[1], "init") == 0)
+		rc = cmd_init(argc - 1, argv + 1);
+	else if (strcmp(argv[1], "serve") == 0)
+		rc = cmd_serve(argc - 1, argv + 1);
+	else if (strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0) {
+		usage(stdout);
+		rc = 0;
+	} else {
+		fprintf(stderr, "deed-ca: unknown command \"%s\"\n", argv[1]);
+		usage(stderr);
+		rc = 2;
+	}
+	curl_global_cleanup();
+	return rc;
+}

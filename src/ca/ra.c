@@ -1,0 +1,1250 @@
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include <openssl/evp.h>
+#include <openssl/rand.h>
+#include <openssl/x509.h>
+
+#include "b64url.h"
+#include "csr.h"
+#include "dnsname.h"
+#include "djson.h"
+#include "error.h"
+#include "keypolicy.h"
+#include "log.h"
+#include "problem.h"
+#include "ra.h"
+
+#define MAX_IDENTIFIERS 100
+#define MAX_CONTACTS 10
+#define MAX_CHALLENGE_TYPES 8
+#define BACKDATE 3600 /* seconds; certificates start an hour early for skewed clocks */
+#define RECOVER_MAX 4096
+
+/* A queued validation. */
+struct job {
+	int64_t chall_id;
+	struct job *next;
+};
+
+struct ra {
+	const struct ca_config *cfg;
+	char base[512];
+	struct sa *sa;
+	struct va *va;
+	struct signer *signer;
+	char *types[MAX_CHALLENGE_TYPES]; /* challenge types offered */
+	size_t n_types;
+
+	pthread_mutex_t lock;
+	pthread_cond_t wake; /* a job arrived, or stop */
+	pthread_cond_t idle; /* the queue drained */
+	struct job *head, *tail;
+	int running;         /* jobs being validated now */
+	bool stop;
+	pthread_t *workers;
+	int n_workers;
+};
+
+static int64_t
+now_s(void)
+{
+	return (int64_t)time(NULL);
+}
+
+/* --- URLs ------------------------------------------------------------------------------ */
+
+void
+ra_account_url(const struct ra *ra, int64_t id, char *buf, size_t bufsz)
+{
+	snprintf(buf, bufsz, "%s/acme/acct/%lld", ra->base, (long long)id);
+}
+
+int
+ra_account_id_from_url(const struct ra *ra, const char *url, int64_t *id)
+{
+	size_t n = strlen(ra->base);
+	const char *p;
+	char *end;
+	long long v;
+
+	if (url == NULL || strncmp(url, ra->base, n) != 0 ||
+	    strncmp(url + n, "/acme/acct/", 11) != 0)
+		return DEED_ENOTFOUND;
+	p = url + n + 11;
+	if (*p < '1' || *p > '9')
+		return DEED_ENOTFOUND;
+	v = strtoll(p, &end, 10);
+	if (*end != '\0' || v <= 0)
+		return DEED_ENOTFOUND;
+	*id = v;
+	return DEED_OK;
+}
+
+/* --- worker pool ----------------------------------------------------------------------- */
+
+static void
+enqueue(struct ra *ra, int64_t chall_id)
+{
+	struct job *j = calloc(1, sizeof(*j));
+
+	if (j == NULL) {
+		/* The challenge stays processing in the store; the next start validates it. */
+		log_err("ra: out of memory queueing challenge %lld", (long long)chall_id);
+		return;
+	}
+	j->chall_id = chall_id;
+	pthread_mutex_lock(&ra->lock);
+	if (ra->tail != NULL)
+		ra->tail->next = j;
+	else
+		ra->head = j;
+	ra->tail = j;
+	pthread_cond_signal(&ra->wake);
+	pthread_mutex_unlock(&ra->lock);
+}
+
+static int
+key_authz(const char *token, const char *thumbprint, char *out, size_t outsz)
+{
+	int n = snprintf(out, outsz, "%s.%s", token, thumbprint);
+
+	return n < 0 || (size_t)n >= outsz ? DEED_EINVAL : DEED_OK;
+}
+
+static char *
+prob_dump(json_t *p)
+{
+	char *s = p != NULL ? djson_dump(p) : NULL;
+
+	json_decref(p);
+	return s;
+}
+
+/* Run one validation and record its outcome (RFC 8555 §7.5.1: a failed challenge makes the
+ * authorization invalid). */
+static void
+validate(struct ra *ra, int64_t chall_id)
+{
+	struct sa_chall ch = {0};
+	struct sa_authz az = {0};
+	struct sa_account acct = {0};
+	struct va_request req = {0};
+	struct va_result res = {0};
+	char ka[256], acct_url[600];
+	char *err_json = NULL, *rec_json = NULL;
+	int64_t now, expires;
+	int rc;
+
+	if (ra->sa->ops->chall_get(ra->sa, chall_id, &ch) != DEED_OK ||
+	    ra->sa->ops->authz_get(ra->sa, ch.authz_id, &az) != DEED_OK ||
+	    ra->sa->ops->account_get(ra->sa, az.account_id, &acct) != DEED_OK) {
+		log_err("ra: challenge %lld: cannot load it for validation", (long long)chall_id);
+		goto out;
+	}
+	ra_account_url(ra, acct.id, acct_url, sizeof(acct_url));
+	if (key_authz(ch.token, acct.thumbprint, ka, sizeof(ka)) != DEED_OK)
+		goto out;
+	req.type = ch.type;
+	req.identifier = az.identifier;
+	req.wildcard = az.wildcard;
+	req.token = ch.token;
+	req.key_authz = ka;
+	req.account_url = acct_url;
+
+	rc = va_validate(ra->va, &req, &res);
+	if (rc != DEED_OK && !res.ok && res.detail[0] == '\0') {
+		res.prob = PROB_SERVER_INTERNAL;
+		snprintf(res.detail, sizeof(res.detail), "validation failed: %s",
+			 deed_strerror(rc));
+	}
+	if (!res.ok)
+		err_json = prob_dump(prob_new(res.prob, "%s", res.detail));
+	if (res.records != NULL)
+		rec_json = djson_dump(res.records);
+
+	now = now_s();
+	expires = now + (ra->cfg->authz_reuse > 0 ? ra->cfg->authz_reuse
+						  : ra->cfg->order_lifetime);
+	rc = ra->sa->ops->chall_finish(ra->sa, chall_id, res.ok, now, expires, err_json,
+				       rec_json);
+	log_info("ra: %s for %s%s (account %lld): %s%s%s", ch.type, az.wildcard ? "*." : "",
+		 az.identifier, (long long)acct.id, res.ok ? "valid" : "invalid",
+		 res.ok ? "" : ": ", res.ok ? "" : res.detail);
+	if (rc != DEED_OK)
+		log_err("ra: challenge %lld: recording the outcome failed: %s",
+			(long long)chall_id, deed_strerror(rc));
+out:
+	free(err_json);
+	free(rec_json);
+	va_result_cleanup(&res);
+	sa_chall_cleanup(&ch);
+	sa_authz_cleanup(&az);
+	sa_account_cleanup(&acct);
+}
+
+static void *
+worker(void *arg)
+{
+	struct ra *ra = arg;
+
+	pthread_mutex_lock(&ra->lock);
+	for (;;) {
+		struct job *j;
+
+		while (ra->head == NULL && !ra->stop)
+			pthread_cond_wait(&ra->wake, &ra->lock);
+		if (ra->stop)
+			break;
+		j = ra->head;
+		ra->head = j->next;
+		if (ra->head == NULL)
+			ra->tail = NULL;
+		ra->running++;
+		pthread_mutex_unlock(&ra->lock);
+
+		validate(ra, j->chall_id);
+		free(j);
+
+		pthread_mutex_lock(&ra->lock);
+		ra->running--;
+		if (ra->head == NULL && ra->running == 0)
+			pthread_cond_broadcast(&ra->idle);
+	}
+	pthread_mutex_unlock(&ra->lock);
+	return NULL;
+}
+
+void
+ra_drain(struct ra *ra)
+{
+	pthread_mutex_lock(&ra->lock);
+	while (ra->head != NULL || ra->running > 0)
+		pthread_cond_wait(&ra->idle, &ra->lock);
+	pthread_mutex_unlock(&ra->lock);
+}
+
+/* After a crash: validations that were running are run again; certificates reserved but never
+ * signed are abandoned so that their orders end (invalid) instead of staying processing. */
+static void
+recover(struct ra *ra)
+{
+	int64_t *ids = calloc(RECOVER_MAX, sizeof(*ids));
+	size_t n = 0;
+
+	if (ids == NULL)
+		return;
+	if (ra->sa->ops->chall_list_processing(ra->sa, ids, RECOVER_MAX, &n) == DEED_OK) {
+		for (size_t i = 0; i < n; i++)
+			enqueue(ra, ids[i]);
+		if (n > 0)
+			log_info("ra: recovered %zu validation(s) left processing", n);
+	}
+	n = 0;
+	if (ra->sa->ops->cert_list_reserved(ra->sa, ids, RECOVER_MAX, &n) == DEED_OK) {
+		char *e = prob_dump(prob_new(PROB_SERVER_INTERNAL,
+					     "issuance was interrupted; please place a new order"));
+
+		for (size_t i = 0; i < n; i++)
+			ra->sa->ops->cert_abandon(ra->sa, ids[i], e);
+		if (n > 0)
+			log_info("ra: abandoned %zu unsigned certificate reservation(s)", n);
+		free(e);
+	}
+	free(ids);
+}
+
+static int
+parse_types(struct ra *ra, const char *list, char *err, size_t errlen)
+{
+	static const char *known[] = {"http-01", "dns-01"};
+	char *copy = strdup(list != NULL ? list : ""), *save = NULL, *t;
+	int rc = DEED_OK;
+
+	if (copy == NULL)
+		return DEED_ENOMEM;
+	for (t = strtok_r(copy, ", ", &save); t != NULL; t = strtok_r(NULL, ", ", &save)) {
+		bool ok = false;
+
+		for (size_t i = 0; i < sizeof(known) / sizeof(known[0]); i++)
+			ok = ok || strcmp(t, known[i]) == 0;
+		if (!ok || ra->n_types == MAX_CHALLENGE_TYPES) {
+			snprintf(err, errlen, "challenge type \"%s\" is not supported", t);
+			rc = DEED_EINVAL;
+			break;
+		}
+		if ((ra->types[ra->n_types++] = strdup(t)) == NULL) {
+			rc = DEED_ENOMEM;
+			break;
+		}
+	}
+	if (rc == DEED_OK && ra->n_types == 0) {
+		snprintf(err, errlen, "no challenge types configured");
+		rc = DEED_EINVAL;
+	}
+	free(copy);
+	return rc;
+}
+
+int
+ra_new(const struct ca_config *cfg, const char *base_url, struct sa *sa, struct va *va,
+       struct signer *signer, struct ra **out, char *err, size_t errlen)
+{
+	struct ra *ra;
+	int rc;
+
+	*out = NULL;
+	if ((ra = calloc(1, sizeof(*ra))) == NULL)
+		return DEED_ENOMEM;
+	ra->cfg = cfg;
+	snprintf(ra->base, sizeof(ra->base), "%s", base_url);
+	ra->sa = sa;
+	ra->va = va;
+	ra->signer = signer;
+	pthread_mutex_init(&ra->lock, NULL);
+	pthread_cond_init(&ra->wake, NULL);
+	pthread_cond_init(&ra->idle, NULL);
+	if ((rc = parse_types(ra, cfg->challenges, err, errlen)) != DEED_OK)
+		goto fail;
+	ra->n_workers = cfg->va_workers > 0 ? cfg->va_workers : 1;
+	if ((ra->workers = calloc((size_t)ra->n_workers, sizeof(pthread_t))) == NULL) {
+		rc = DEED_ENOMEM;
+		goto fail;
+	}
+	for (int i = 0; i < ra->n_workers; i++) {
+		if (pthread_create(&ra->workers[i], NULL, worker, ra) != 0) {
+			ra->n_workers = i;
+			snprintf(err, errlen, "cannot start validation workers");
+			ra_free(ra);
+			return DEED_ENOMEM;
+		}
+	}
+	recover(ra);
+	*out = ra;
+	return DEED_OK;
+fail:
+	ra_free(ra);
+	return rc;
+}
+
+void
+ra_free(struct ra *ra)
+{
+	struct job *j;
+
+	if (ra == NULL)
+		return;
+	pthread_mutex_lock(&ra->lock);
+	ra->stop = true;
+	pthread_cond_broadcast(&ra->wake);
+	pthread_mutex_unlock(&ra->lock);
+	for (int i = 0; i < ra->n_workers; i++)
+		pthread_join(ra->workers[i], NULL);
+	while ((j = ra->head) != NULL) {
+		ra->head = j->next;
+		free(j);
+	}
+	for (size_t i = 0; i < ra->n_types; i++)
+		free(ra->types[i]);
+	free(ra->workers);
+	pthread_cond_destroy(&ra->idle);
+	pthread_cond_destroy(&ra->wake);
+	pthread_mutex_destroy(&ra->lock);
+	free(ra);
+}
+
+/* --- accounts -------------------------------------------------------------------------- */
+
+/* RFC 8555 §7.3: contact is an array of URLs; deed supports mailto: with one plain address. */
+static int
+check_contacts(const json_t *contact, json_t **prob)
+{
+	size_t i;
+	json_t *v;
+
+	if (!json_is_array(contact)) {
+		*prob = prob_new(PROB_MALFORMED, "contact must be an array of URLs");
+		return DEED_EMALFORMED;
+	}
+	if (json_array_size(contact) > MAX_CONTACTS) {
+		*prob = prob_new(PROB_INVALID_CONTACT, "at most %d contacts are allowed",
+				 MAX_CONTACTS);
+		return DEED_EMALFORMED;
+	}
+	json_array_foreach(contact, i, v) {
+		const char *s = json_string_value(v), *at;
+
+		if (s == NULL) {
+			*prob = prob_new(PROB_MALFORMED, "contact entries must be strings");
+			return DEED_EMALFORMED;
+		}
+		if (strncmp(s, "mailto:", 7) != 0) {
+			*prob = prob_new(PROB_UNSUPPORTED_CONTACT,
+					 "contact \"%.100s\": only mailto: URLs are supported", s);
+			return DEED_EMALFORMED;
+		}
+		s += 7;
+		at = strchr(s, '@');
+		if (strlen(s) > 254 || at == NULL || at == s || at[1] == '\0' ||
+		    strchr(at + 1, '@') != NULL || strpbrk(s, " \t\r\n?,;<>\"") != NULL) {
+			*prob = prob_new(PROB_INVALID_CONTACT,
+					 "contact \"mailto:%.100s\" is not a single email address",
+					 s);
+			return DEED_EMALFORMED;
+		}
+	}
+	return DEED_OK;
+}
+
+int
+ra_new_account(struct ra *ra, const struct jwk *key, const json_t *payload,
+	       struct sa_account *out, bool *created, json_t **prob)
+{
+	const json_t *contact, *tos, *only;
+	json_t *pub = NULL;
+	char *contact_json = NULL, err[256] = "";
+	int rc;
+
+	*created = false;
+	memset(out, 0, sizeof(*out));
+	if (!json_is_object(payload)) {
+		*prob = prob_new(PROB_MALFORMED, "newAccount payload must be a JSON object");
+		return DEED_EMALFORMED;
+	}
+	only = json_object_get(payload, "onlyReturnExisting");
+	if (only != NULL && !json_is_boolean(only)) {
+		*prob = prob_new(PROB_MALFORMED, "onlyReturnExisting must be a boolean");
+		return DEED_EMALFORMED;
+	}
+	/* RFC 8555 §7.3.1: an existing key returns its account, unchanged. */
+	rc = ra->sa->ops->account_get_by_thumbprint(ra->sa, key->thumbprint, out);
+	if (rc == DEED_OK)
+		return DEED_OK;
+	if (rc != DEED_ENOTFOUND)
+		return rc;
+	if (json_is_true(only)) {
+		*prob = prob_new(PROB_ACCOUNT_DOES_NOT_EXIST, "no account exists with this key");
+		return DEED_ENOTFOUND;
+	}
+	if ((rc = keypolicy_check(key->pkey, KEYPOLICY_ACCOUNT, err, sizeof(err))) != DEED_OK) {
+		*prob = prob_new(PROB_BAD_PUBLIC_KEY, "%s", err);
+		return rc;
+	}
+	tos = json_object_get(payload, "termsOfServiceAgreed");
+	if (tos != NULL && !json_is_boolean(tos)) {
+		*prob = prob_new(PROB_MALFORMED, "termsOfServiceAgreed must be a boolean");
+		return DEED_EMALFORMED;
+	}
+	if (ra->cfg->terms_of_service != NULL && ra->cfg->terms_of_service[0] != '\0' &&
+	    !json_is_true(tos)) {
+		*prob = prob_new(PROB_MALFORMED, "you must agree to the terms of service at %s",
+				 ra->cfg->terms_of_service);
+		return DEED_EMALFORMED;
+	}
+	contact = json_object_get(payload, "contact");
+	if (contact != NULL && (rc = check_contacts(contact, prob)) != DEED_OK)
+		return rc;
+	contact_json = contact != NULL ? djson_dump(contact) : strdup("[]");
+	pub = jwk_to_json(key);
+	if (contact_json == NULL || pub == NULL) {
+		rc = DEED_ENOMEM;
+		goto out;
+	}
+	out->status = SA_ACCT_VALID;
+	out->jwk_json = djson_dump(pub);
+	out->contact_json = contact_json;
+	contact_json = NULL;
+	snprintf(out->thumbprint, sizeof(out->thumbprint), "%s", key->thumbprint);
+	out->tos_agreed = json_is_true(tos);
+	out->created_at = now_s();
+	if (out->jwk_json == NULL) {
+		rc = DEED_ENOMEM;
+		goto out;
+	}
+	rc = ra->sa->ops->account_create(ra->sa, out);
+	if (rc == DEED_ECONFLICT) {
+		/* Another request registered the same key a moment ago: return that account. */
+		sa_account_cleanup(out);
+		rc = ra->sa->ops->account_get_by_thumbprint(ra->sa, key->thumbprint, out);
+		goto out;
+	}
+	if (rc == DEED_OK) {
+		*created = true;
+		log_info("ra: new account %lld", (long long)out->id);
+	}
+out:
+	if (rc != DEED_OK && !*created)
+		sa_account_cleanup(out);
+	json_decref(pub);
+	free(contact_json);
+	return rc;
+}
+
+int
+ra_update_account(struct ra *ra, struct sa_account *acct, const json_t *payload,
+		  json_t **prob)
+{
+	const json_t *contact, *status;
+	char *cj;
+	int rc;
+
+	if (payload == NULL) /* POST-as-GET */
+		return DEED_OK;
+	if (!json_is_object(payload)) {
+		*prob = prob_new(PROB_MALFORMED, "account update must be a JSON object");
+		return DEED_EMALFORMED;
+	}
+	status = json_object_get(payload, "status");
+	if (status != NULL) {
+		if (!json_is_string(status) ||
+		    strcmp(json_string_value(status), "deactivated") != 0) {
+			*prob = prob_new(PROB_MALFORMED,
+					 "the only status a client may set is \"deactivated\"");
+			return DEED_EMALFORMED;
+		}
+	}
+	contact = json_object_get(payload, "contact");
+	if (contact != NULL) {
+		if ((rc = check_contacts(contact, prob)) != DEED_OK)
+			return rc;
+		if ((cj = djson_dump(contact)) == NULL)
+			return DEED_ENOMEM;
+		rc = ra->sa->ops->account_update_contact(ra->sa, acct->id, cj);
+		if (rc != DEED_OK) {
+			free(cj);
+			return rc;
+		}
+		free(acct->contact_json);
+		acct->contact_json = cj;
+	}
+	if (status != NULL) {
+		/* RFC 8555 §7.3.6: irreversible; pending authorizations go with it. */
+		rc = ra->sa->ops->account_cas_status(ra->sa, acct->id, SA_ACCT_VALID,
+						      SA_ACCT_DEACTIVATED);
+		if (rc == DEED_ECONFLICT) {
+			*prob = prob_new(PROB_UNAUTHORIZED, "account is not valid");
+			return rc;
+		}
+		if (rc != DEED_OK)
+			return rc;
+		acct->status = SA_ACCT_DEACTIVATED;
+		ra->sa->ops->authz_deactivate_all(ra->sa, acct->id);
+		log_info("ra: account %lld deactivated", (long long)acct->id);
+	}
+	return DEED_OK;
+}
+
+int
+ra_key_change(struct ra *ra, struct sa_account *acct, const char *outer_url,
+	      const uint8_t *inner, size_t inner_len, int64_t *conflict_owner, json_t **prob)
+{
+	struct jws *j = NULL;
+	json_t *body = NULL, *newpub = NULL, *oldkey;
+	struct jwk *old = NULL;
+	char err[256] = "", url[600];
+	char *newjson = NULL;
+	const char *account;
+	int rc;
+
+	*conflict_owner = 0;
+	/* RFC 8555 §7.3.5: the inner JWS is signed by the new key, carries it as "jwk". */
+	if ((rc = jws_parse((const char *)inner, inner_len, &j, err, sizeof(err))) != DEED_OK) {
+		*prob = prob_new(rc == DEED_EBADALG ? PROB_BAD_SIGNATURE_ALGORITHM : PROB_MALFORMED,
+				 "inner JWS: %s", err);
+		goto out;
+	}
+	if (j->jwk == NULL || j->kid != NULL) {
+		*prob = prob_new(PROB_MALFORMED, "inner JWS must carry the new key as \"jwk\"");
+		rc = DEED_EMALFORMED;
+		goto out;
+	}
+	if ((rc = keypolicy_check(j->jwk->pkey, KEYPOLICY_ACCOUNT, err, sizeof(err))) !=
+	    DEED_OK) {
+		*prob = prob_new(PROB_BAD_PUBLIC_KEY, "new key: %s", err);
+		goto out;
+	}
+	if ((rc = jws_verify(j, j->jwk)) != DEED_OK) {
+		*prob = prob_new(PROB_MALFORMED, "inner JWS signature does not verify");
+		goto out;
+	}
+	if (j->url == NULL || strcmp(j->url, outer_url) != 0) {
+		*prob = prob_new(PROB_MALFORMED, "inner JWS url must equal the outer url");
+		rc = DEED_EMALFORMED;
+		goto out;
+	}
+	rc = djson_parse((const char *)j->payload, j->payload_len, JWS_MAX_BODY, &body, err,
+			 sizeof(err));
+	if (rc != DEED_OK || !json_is_object(body)) {
+		*prob = prob_new(PROB_MALFORMED, "inner payload: %s",
+				 err[0] ? err : "must be a JSON object");
+		rc = DEED_EMALFORMED;
+		goto out;
+	}
+	account = djson_str(body, "account");
+	ra_account_url(ra, acct->id, url, sizeof(url));
+	if (account == NULL || strcmp(account, url) != 0) {
+		*prob = prob_new(PROB_UNAUTHORIZED,
+				 "inner payload \"account\" does not match the requesting account");
+		rc = DEED_EDENIED;
+		goto out;
+	}
+	oldkey = json_object_get(body, "oldKey");
+	if (oldkey == NULL || jwk_from_json(oldkey, &old, err, sizeof(err)) != DEED_OK) {
+		*prob = prob_new(PROB_MALFORMED, "inner payload \"oldKey\": %s",
+				 err[0] ? err : "missing");
+		rc = DEED_EMALFORMED;
+		goto out;
+	}
+	if (strcmp(old->thumbprint, acct->thumbprint) != 0) {
+		*prob = prob_new(PROB_UNAUTHORIZED, "\"oldKey\" is not the account's current key");
+		rc = DEED_EDENIED;
+		goto out;
+	}
+	if (strcmp(j->jwk->thumbprint, acct->thumbprint) == 0) {
+		*prob = prob_new(PROB_MALFORMED, "the new key is the account's current key");
+		rc = DEED_EMALFORMED;
+		goto out;
+	}
+	if ((newpub = jwk_to_json(j->jwk)) == NULL || (newjson = djson_dump(newpub)) == NULL) {
+		rc = DEED_ENOMEM;
+		goto out;
+	}
+	rc = ra->sa->ops->account_change_key(ra->sa, acct->id, acct->thumbprint, newjson,
+					     j->jwk->thumbprint, conflict_owner);
+	if (rc == DEED_ECONFLICT) {
+		if (*conflict_owner != 0)
+			*prob = prob_new(PROB_CONFLICT, "the new key is already in use by an account");
+		else
+			*prob = prob_new(PROB_UNAUTHORIZED, "the account key changed meanwhile");
+		goto out;
+	}
+	if (rc != DEED_OK)
+		goto out;
+	free(acct->jwk_json);
+	acct->jwk_json = newjson;
+	newjson = NULL;
+	snprintf(acct->thumbprint, sizeof(acct->thumbprint), "%s", j->jwk->thumbprint);
+	log_info("ra: account %lld changed its key", (long long)acct->id);
+out:
+	free(newjson);
+	json_decref(newpub);
+	json_decref(body);
+	jwk_free(old);
+	jws_free(j);
+	return rc;
+}
+
+/* --- orders ---------------------------------------------------------------------------- */
+
+static int
+cmp_str(const void *a, const void *b)
+{
+	return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+static int
+new_token(char *out, size_t outsz)
+{
+	uint8_t raw[32];
+
+	if (RAND_bytes(raw, sizeof(raw)) != 1)
+		return DEED_ECRYPTO;
+	return b64url_encode_buf(raw, sizeof(raw), out, outsz);
+}
+
+/* Challenges offered for one identifier: every configured type, less http-01 for wildcards
+ * (RFC 8555 §7.1.3: only DNS-based proof can cover a whole subtree). */
+static int
+make_challenges(struct ra *ra, struct sa_authz *az)
+{
+	int rc;
+
+	if ((az->challs = calloc(ra->n_types, sizeof(*az->challs))) == NULL)
+		return DEED_ENOMEM;
+	for (size_t i = 0; i < ra->n_types; i++) {
+		struct sa_chall *c = &az->challs[az->n_challs];
+
+		if (az->wildcard && strcmp(ra->types[i], "http-01") == 0)
+			continue;
+		snprintf(c->type, sizeof(c->type), "%s", ra->types[i]);
+		c->status = SA_CHALL_PENDING;
+		if ((rc = new_token(c->token, sizeof(c->token))) != DEED_OK)
+			return rc;
+		az->n_challs++;
+	}
+	return DEED_OK;
+}
+
+static int
+parse_identifiers(const json_t *payload, char ***names, size_t *n, json_t **prob)
+{
+	const json_t *ids = json_object_get(payload, "identifiers"), *id;
+	char norm[DNSNAME_MAX + 1], err[256];
+	size_t i;
+
+	*names = NULL;
+	*n = 0;
+	if (!json_is_array(ids) || json_array_size(ids) == 0) {
+		*prob = prob_new(PROB_MALFORMED, "identifiers must be a non-empty array");
+		return DEED_EMALFORMED;
+	}
+	if (json_array_size(ids) > MAX_IDENTIFIERS) {
+		*prob = prob_new(PROB_REJECTED_IDENTIFIER, "at most %d identifiers per order",
+				 MAX_IDENTIFIERS);
+		return DEED_EMALFORMED;
+	}
+	if ((*names = calloc(json_array_size(ids), sizeof(char *))) == NULL)
+		return DEED_ENOMEM;
+	json_array_foreach(ids, i, id) {
+		const char *type = djson_str(id, "type"), *value = djson_str(id, "value");
+
+		if (!json_is_object(id) || type == NULL || value == NULL) {
+			*prob = prob_new(PROB_MALFORMED,
+					 "each identifier needs string \"type\" and \"value\"");
+			return DEED_EMALFORMED;
+		}
+		if (strcmp(type, "dns") != 0) {
+			*prob = prob_new(PROB_UNSUPPORTED_IDENTIFIER,
+					 "identifier type \"%.40s\" is not supported", type);
+			return DEED_EUNSUPPORTED;
+		}
+		/* RFC 8555 §7.1.4: names arrive in their final form (lowercase A-labels). */
+		if (dnsname_check(value, true, err, sizeof(err)) != DEED_OK) {
+			*prob = prob_new(PROB_REJECTED_IDENTIFIER, "%s", err);
+			return DEED_EMALFORMED;
+		}
+		if (dnsname_normalize(value, true, norm, sizeof(norm), err, sizeof(err)) != DEED_OK) {
+			*prob = prob_new(PROB_REJECTED_IDENTIFIER, "%s", err);
+			return DEED_EMALFORMED;
+		}
+		if (((*names)[(*n)++] = strdup(norm)) == NULL)
+			return DEED_ENOMEM;
+	}
+	qsort(*names, *n, sizeof(char *), cmp_str);
+	for (i = 1; i < *n; i++) {
+		if (strcmp((*names)[i - 1], (*names)[i]) == 0) {
+			*prob = prob_new(PROB_MALFORMED, "identifier \"%s\" appears twice",
+					 (*names)[i]);
+			return DEED_EMALFORMED;
+		}
+	}
+	return DEED_OK;
+}
+
+int
+ra_new_order(struct ra *ra, const struct sa_account *acct, const json_t *payload,
+	     struct sa_order *out, json_t **prob)
+{
+	struct sa_authz *az = NULL;
+	char **names = NULL;
+	size_t n = 0, i;
+	int64_t now = now_s(), expires;
+	int rc;
+
+	memset(out, 0, sizeof(*out));
+	if (!json_is_object(payload)) {
+		*prob = prob_new(PROB_MALFORMED, "newOrder payload must be a JSON object");
+		return DEED_EMALFORMED;
+	}
+	if (json_object_get(payload, "notBefore") != NULL ||
+	    json_object_get(payload, "notAfter") != NULL) {
+		*prob = prob_new(PROB_MALFORMED, "notBefore and notAfter are not supported");
+		return DEED_EUNSUPPORTED;
+	}
+	if (json_object_get(payload, "profile") != NULL) {
+		*prob = prob_new(PROB_INVALID_PROFILE, "this CA offers no certificate profiles");
+		return DEED_EUNSUPPORTED;
+	}
+	if ((rc = parse_identifiers(payload, &names, &n, prob)) != DEED_OK)
+		goto out;
+	if ((az = calloc(n, sizeof(*az))) == NULL) {
+		rc = DEED_ENOMEM;
+		goto out;
+	}
+	expires = now + ra->cfg->order_lifetime;
+	for (i = 0; i < n; i++) {
+		bool wild = dnsname_is_wildcard(names[i]);
+		const char *base = dnsname_base(names[i]);
+		int64_t reuse_id = 0;
+
+		/* Reuse a valid authorization that outlives this order's first day. */
+		if (ra->cfg->authz_reuse > 0 &&
+		    ra->sa->ops->authz_find_reusable(ra->sa, acct->id, base, wild, now + 86400,
+						     &reuse_id) == DEED_OK) {
+			struct sa_authz old = {0};
+
+			if (ra->sa->ops->authz_get(ra->sa, reuse_id, &old) == DEED_OK) {
+				az[i].id = reuse_id;
+				if (old.expires < expires)
+					expires = old.expires;
+				sa_authz_cleanup(&old);
+				continue;
+			}
+		}
+		az[i].account_id = acct->id;
+		snprintf(az[i].identifier, sizeof(az[i].identifier), "%s", base);
+		az[i].wildcard = wild;
+		az[i].status = SA_AUTHZ_PENDING;
+		az[i].created_at = now;
+		az[i].expires = now + ra->cfg->authz_lifetime;
+		if (az[i].expires < expires)
+			expires = az[i].expires;
+		if ((rc = make_challenges(ra, &az[i])) != DEED_OK)
+			goto out;
+		if (az[i].n_challs == 0) {
+			*prob = prob_new(PROB_REJECTED_IDENTIFIER,
+					 "no configured challenge type can validate \"%s\"",
+					 names[i]);
+			rc = DEED_EDENIED;
+			goto out;
+		}
+	}
+	out->account_id = acct->id;
+	out->status = SA_ORDER_PENDING;
+	out->created_at = now;
+	out->expires = expires;
+	out->identifiers = names;
+	out->n_identifiers = n;
+	names = NULL;
+	rc = ra->sa->ops->order_create(ra->sa, out, az);
+	if (rc == DEED_OK)
+		log_info("ra: account %lld: new order %lld for %zu name(s)", (long long)acct->id,
+			 (long long)out->id, n);
+out:
+	if (names != NULL) {
+		for (i = 0; i < n; i++)
+			free(names[i]);
+		free(names);
+	}
+	if (az != NULL) {
+		for (i = 0; i < n; i++)
+			sa_authz_cleanup(&az[i]);
+		free(az);
+	}
+	if (rc != DEED_OK)
+		sa_order_cleanup(out);
+	return rc;
+}
+
+const char *
+ra_authz_status(const struct sa_authz *a, int64_t now)
+{
+	if ((a->status == SA_AUTHZ_PENDING || a->status == SA_AUTHZ_VALID) && a->expires <= now)
+		return "expired";
+	return sa_authz_status_str(a->status);
+}
+
+const char *
+ra_order_status(struct ra *ra, const struct sa_order *o, int64_t now)
+{
+	size_t valid = 0;
+
+	if (o->status != SA_ORDER_PENDING)
+		return sa_order_status_str(o->status);
+	if (o->expires <= now)
+		return "invalid";
+	/* RFC 8555 §7.1.6: ready once every authorization is valid; invalid as soon as one
+	 * cannot become valid any more. */
+	for (size_t i = 0; i < o->n_authz; i++) {
+		struct sa_authz a = {0};
+		const char *s;
+
+		if (ra->sa->ops->authz_get(ra->sa, o->authz_ids[i], &a) != DEED_OK)
+			return "invalid";
+		s = ra_authz_status(&a, now);
+		sa_authz_cleanup(&a);
+		if (strcmp(s, "valid") == 0)
+			valid++;
+		else if (strcmp(s, "pending") != 0)
+			return "invalid";
+	}
+	return valid == o->n_authz ? "ready" : "pending";
+}
+
+/* --- challenges and authorizations ----------------------------------------------------- */
+
+static int
+load_owned_authz(struct ra *ra, const struct sa_account *acct, int64_t id, struct sa_authz *a,
+		 json_t **prob)
+{
+	int rc = ra->sa->ops->authz_get(ra->sa, id, a);
+
+	if (rc == DEED_ENOTFOUND) {
+		*prob = prob_new(PROB_NOT_FOUND, "no such authorization");
+		return rc;
+	}
+	if (rc != DEED_OK)
+		return rc;
+	if (a->account_id != acct->id) {
+		sa_authz_cleanup(a);
+		*prob = prob_new(PROB_UNAUTHORIZED, "authorization belongs to another account");
+		return DEED_EDENIED;
+	}
+	return DEED_OK;
+}
+
+int
+ra_respond_challenge(struct ra *ra, const struct sa_account *acct, int64_t chall_id,
+		     struct sa_chall *out, json_t **prob)
+{
+	struct sa_authz a = {0};
+	int64_t now = now_s();
+	int rc;
+
+	memset(out, 0, sizeof(*out));
+	rc = ra->sa->ops->chall_get(ra->sa, chall_id, out);
+	if (rc == DEED_ENOTFOUND) {
+		*prob = prob_new(PROB_NOT_FOUND, "no such challenge");
+		return rc;
+	}
+	if (rc != DEED_OK)
+		return rc;
+	if ((rc = load_owned_authz(ra, acct, out->authz_id, &a, prob)) != DEED_OK)
+		goto fail;
+	if (out->status != SA_CHALL_PENDING) {
+		/* Already started or decided: answering again changes nothing. */
+		rc = DEED_OK;
+		goto done;
+	}
+	if (strcmp(ra_authz_status(&a, now), "pending") != 0) {
+		*prob = prob_new(PROB_MALFORMED, "authorization is %s; it takes no more challenges",
+				 ra_authz_status(&a, now));
+		rc = DEED_ESTATE;
+		goto fail;
+	}
+	rc = ra->sa->ops->chall_begin(ra->sa, chall_id, now);
+	if (rc == DEED_ECONFLICT) {
+		*prob = prob_new(PROB_MALFORMED,
+				 "another challenge of this authorization is being validated");
+		goto fail;
+	}
+	if (rc != DEED_OK)
+		goto fail;
+	out->status = SA_CHALL_PROCESSING;
+	enqueue(ra, chall_id);
+done:
+	sa_authz_cleanup(&a);
+	return DEED_OK;
+fail:
+	sa_authz_cleanup(&a);
+	sa_chall_cleanup(out);
+	return rc;
+}
+
+int
+ra_deactivate_authz(struct ra *ra, const struct sa_account *acct, int64_t authz_id,
+		    json_t **prob)
+{
+	struct sa_authz a = {0};
+	int rc;
+
+	if ((rc = load_owned_authz(ra, acct, authz_id, &a, prob)) != DEED_OK)
+		return rc;
+	/* RFC 8555 §7.5.2: pending or valid authorizations may be deactivated. */
+	if (a.status != SA_AUTHZ_PENDING && a.status != SA_AUTHZ_VALID) {
+		*prob = prob_new(PROB_MALFORMED, "authorization is %s and cannot be deactivated",
+				 sa_authz_status_str(a.status));
+		rc = DEED_ESTATE;
+	} else {
+		rc = ra->sa->ops->authz_cas_status(ra->sa, authz_id, a.status,
+						    SA_AUTHZ_DEACTIVATED);
+		if (rc == DEED_ECONFLICT)
+			*prob = prob_new(PROB_MALFORMED, "authorization changed state meanwhile");
+	}
+	sa_authz_cleanup(&a);
+	return rc;
+}
+
+/* --- finalize -------------------------------------------------------------------------- */
+
+static bool
+same_key(EVP_PKEY *a, const struct sa_account *acct)
+{
+	json_t *j = NULL;
+	struct jwk *k = NULL;
+	bool same = false;
+
+	if (djson_parse(acct->jwk_json, strlen(acct->jwk_json), 16384, &j, NULL, 0) == DEED_OK &&
+	    jwk_from_json(j, &k, NULL, 0) == DEED_OK)
+		same = EVP_PKEY_eq(a, k->pkey) == 1;
+	jwk_free(k);
+	json_decref(j);
+	return same;
+}
+
+/* The subject CN: the CSR's if it is one of the names and fits (64 octets, RFC 5280
+ * ub-common-name), else the first name that fits, else none. */
+static const char *
+choose_cn(const struct csr *c, char *const *names, size_t n)
+{
+	if (c->cn != NULL && strlen(c->cn) <= 64)
+		return c->cn;
+	for (size_t i = 0; i < n; i++)
+		if (strlen(names[i]) <= 64)
+			return names[i];
+	return NULL;
+}
+
+static int
+issue(struct ra *ra, const struct sa_account *acct, struct sa_order *o, struct csr *c,
+      json_t **prob)
+{
+	struct signer_req req = {0};
+	struct sa_cert cert = {0};
+	X509 *x = NULL;
+	uint8_t *tbs = NULL, *der = NULL;
+	size_t tbs_len = 0, der_len = 0;
+	int64_t now = now_s();
+	int rc;
+
+	req.pubkey = c->pkey;
+	req.names = (const char *const *)o->identifiers;
+	req.n_names = o->n_identifiers;
+	req.cn = choose_cn(c, o->identifiers, o->n_identifiers);
+	req.not_before = now - BACKDATE;
+	req.not_after = req.not_before + ra->cfg->cert_lifetime - 1;
+	if ((rc = signer_new_serial(req.serial)) != DEED_OK)
+		goto out;
+	if ((rc = signer_prepare(ra->signer, &req, &x, &tbs, &tbs_len)) != DEED_OK)
+		goto out;
+
+	/* Crash safety: the serial and the exact bytes to be signed are on disk before any
+	 * signature exists. This also moves the order pending -> processing, so a second
+	 * finalize racing this one loses here. */
+	for (int i = 0; i < 20; i++)
+		snprintf(cert.serial + 2 * i, 3, "%02x", req.serial[i]);
+	cert.order_id = o->id;
+	cert.account_id = acct->id;
+	cert.status = SA_CERT_RESERVED;
+	cert.tbs_der = tbs;
+	cert.tbs_len = tbs_len;
+	cert.not_before = req.not_before;
+	cert.not_after = req.not_after;
+	cert.revoked_reason = -1;
+	rc = ra->sa->ops->cert_reserve(ra->sa, &cert);
+	cert.tbs_der = NULL;
+	if (rc == DEED_ECONFLICT) {
+		*prob = prob_new(PROB_ORDER_NOT_READY, "order is already being finalized");
+		goto out;
+	}
+	if (rc != DEED_OK)
+		goto out;
+
+	if ((rc = signer_sign(ra->signer, x, &der, &der_len)) != DEED_OK) {
+		char *e = prob_dump(prob_new(PROB_SERVER_INTERNAL, "signing failed"));
+
+		ra->sa->ops->cert_abandon(ra->sa, cert.id, e);
+		free(e);
+		goto out;
+	}
+	if ((rc = ra->sa->ops->cert_issue(ra->sa, cert.id, der, der_len)) != DEED_OK)
+		goto out;
+	o->status = SA_ORDER_VALID;
+	o->cert_id = cert.id;
+	log_info("ra: order %lld: issued certificate serial %s", (long long)o->id, cert.serial);
+out:
+	X509_free(x);
+	free(tbs);
+	free(der);
+	sa_cert_cleanup(&cert);
+	return rc;
+}
+
+int
+ra_finalize(struct ra *ra, const struct sa_account *acct, int64_t order_id,
+	    const json_t *payload, struct sa_order *out, json_t **prob)
+{
+	struct csr *c = NULL;
+	uint8_t *der = NULL;
+	size_t der_len = 0;
+	const char *csr_b64, *st;
+	char err[256] = "";
+	int rc;
+
+	memset(out, 0, sizeof(*out));
+	rc = ra->sa->ops->order_get(ra->sa, order_id, out);
+	if (rc == DEED_ENOTFOUND) {
+		*prob = prob_new(PROB_NOT_FOUND, "no such order");
+		return rc;
+	}
+	if (rc != DEED_OK)
+		return rc;
+	if (out->account_id != acct->id) {
+		*prob = prob_new(PROB_UNAUTHORIZED, "order belongs to another account");
+		rc = DEED_EDENIED;
+		goto out;
+	}
+	st = ra_order_status(ra, out, now_s());
+	if (strcmp(st, "ready") != 0) {
+		*prob = prob_new(PROB_ORDER_NOT_READY, "order is %s, not ready", st);
+		rc = DEED_ESTATE;
+		goto out;
+	}
+	csr_b64 = djson_str(payload, "csr");
+	if (csr_b64 == NULL) {
+		*prob = prob_new(PROB_MALFORMED, "finalize needs a \"csr\" string");
+		rc = DEED_EMALFORMED;
+		goto out;
+	}
+	if (strlen(csr_b64) > CSR_MAX_DER * 2 ||
+	    b64url_decode(csr_b64, strlen(csr_b64), &der, &der_len) != DEED_OK) {
+		*prob = prob_new(PROB_BAD_CSR, "csr is not base64url DER");
+		rc = DEED_EMALFORMED;
+		goto out;
+	}
+	if ((rc = csr_parse_der(der, der_len, &c, err, sizeof(err))) != DEED_OK) {
+		*prob = prob_new(PROB_BAD_CSR, "%s", err);
+		goto out;
+	}
+	if ((rc = keypolicy_check(c->pkey, KEYPOLICY_CERT, err, sizeof(err))) != DEED_OK) {
+		*prob = prob_new(PROB_BAD_CSR, "%s", err);
+		goto out;
+	}
+	if (same_key(c->pkey, acct)) {
+		*prob = prob_new(PROB_BAD_CSR, "the certificate key must differ from the account key");
+		rc = DEED_EBADKEY;
+		goto out;
+	}
+	/* RFC 8555 §7.4: exactly the order's identifiers, no more, no fewer. Both lists are
+	 * sorted and de-duplicated. */
+	bool same = c->n_names == out->n_identifiers;
+	for (size_t i = 0; same && i < c->n_names; i++)
+		same = strcmp(c->names[i], out->identifiers[i]) == 0;
+	if (!same) {
+		*prob = prob_new(PROB_BAD_CSR,
+				 "CSR names (%zu) are not exactly the order's identifiers (%zu)",
+				 c->n_names, out->n_identifiers);
+		rc = DEED_EDENIED;
+		goto out;
+	}
+	rc = issue(ra, acct, out, c, prob);
+out:
+	csr_free(c);
+	free(der);
+	if (rc != DEED_OK)
+		sa_order_cleanup(out);
+	return rc;
+}
+
+/* --- revocation ------------------------------------------------------------------------ */
+
+/* RFC 5280 §5.3.1 reasons a subscriber may give: unspecified, keyCompromise, superseded,
+ * cessationOfOperation, and affiliationChanged/privilegeWithdrawn which carry no CA-side
+ * meaning. certificateHold, removeFromCRL and the CA-compromise reasons are refused. */
+static bool
+reason_allowed(long long r)
+{
+	return r == 0 || r == 1 || r == 3 || r == 4 || r == 5 || r == 9;
+}
+
+int
+ra_revoke(struct ra *ra, const struct sa_account *acct, const struct jwk *key,
+	  const json_t *payload, json_t **prob)
+{
+	const char *b64 = djson_str(payload, "certificate");
+	const json_t *jr = json_object_get(payload, "reason");
+	struct sa_cert rec = {0};
+	uint8_t *der = NULL;
+	const uint8_t *p;
+	size_t der_len = 0;
+	X509 *x = NULL;
+	long long reason = 0;
+	char serial[41] = "";
+	const ASN1_INTEGER *sn;
+	BIGNUM *bn = NULL;
+	char *hex = NULL;
+	int rc;
+
+	if (b64 == NULL || b64url_decode(b64, strlen(b64), &der, &der_len) != DEED_OK) {
+		*prob = prob_new(PROB_MALFORMED, "revokeCert needs \"certificate\" as base64url DER");
+		rc = DEED_EMALFORMED;
+		goto out;
+	}
+	p = der;
+	if ((x = d2i_X509(NULL, &p, (long)der_len)) == NULL || p != der + der_len) {
+		*prob = prob_new(PROB_MALFORMED, "certificate does not parse");
+		rc = DEED_EMALFORMED;
+		goto out;
+	}
+	if (jr != NULL) {
+		if (!json_is_integer(jr)) {
+			*prob = prob_new(PROB_BAD_REVOCATION_REASON, "reason must be an integer");
+			rc = DEED_EMALFORMED;
+			goto out;
+		}
+		reason = json_integer_value(jr);
+		if (!reason_allowed(reason)) {
+			*prob = prob_new(PROB_BAD_REVOCATION_REASON,
+					 "reason %lld is not accepted (use 0, 1, 3, 4, 5 or 9)",
+					 reason);
+			rc = DEED_EINVAL;
+			goto out;
+		}
+	}
+	/* Ours? The issuer's signature must verify, then the serial must be on file with the
+	 * same bytes. */
+	if (X509_verify(x, X509_get0_pubkey(signer_issuer(ra->signer))) != 1) {
+		*prob = prob_new(PROB_MALFORMED, "certificate was not issued by this CA");
+		rc = DEED_ENOTFOUND;
+		goto out;
+	}
+	sn = X509_get0_serialNumber(x);
+	if ((bn = ASN1_INTEGER_to_BN(sn, NULL)) == NULL || (hex = BN_bn2hex(bn)) == NULL) {
+		rc = DEED_ENOMEM;
+		goto out;
+	}
+	{
+		size_t hl = strlen(hex), pad = hl < 40 ? 40 - hl : 0;
+
+		if (hl > 40) {
+			*prob = prob_new(PROB_MALFORMED, "unknown certificate");
+			rc = DEED_ENOTFOUND;
+			goto out;
+		}
+		memset(serial, '0', pad);
+		for (size_t i = 0; i < hl; i++)
+			serial[pad + i] = (char)(hex[i] >= 'A' && hex[i] <= 'F' ? hex[i] + 32 : hex[i]);
+		serial[40] = '\0';
+	}
+	rc = ra->sa->ops->cert_get_by_serial(ra->sa, serial, &rec);
+	if (rc == DEED_ENOTFOUND || (rc == DEED_OK && (rec.der_len != der_len ||
+						       memcmp(rec.der, der, der_len) != 0))) {
+		*prob = prob_new(PROB_MALFORMED, "unknown certificate");
+		rc = DEED_ENOTFOUND;
+		goto out;
+	}
+	if (rc != DEED_OK)
+		goto out;
+	if (acct != NULL && rec.account_id != acct->id) {
+		*prob = prob_new(PROB_UNAUTHORIZED,
+				 "the requesting account did not order this certificate");
+		rc = DEED_EDENIED;
+		goto out;
+	}
+	if (key != NULL && EVP_PKEY_eq(key->pkey, X509_get0_pubkey(x)) != 1) {
+		*prob = prob_new(PROB_UNAUTHORIZED,
+				 "the request is not signed by the certificate's key");
+		rc = DEED_EDENIED;
+		goto out;
+	}
+	if (rec.revoked_reason >= 0) {
+		*prob = prob_new(PROB_ALREADY_REVOKED, "certificate is already revoked");
+		rc = DEED_ECONFLICT;
+		goto out;
+	}
+	rc = ra->sa->ops->cert_revoke(ra->sa, rec.id, (int)reason, now_s());
+	if (rc == DEED_ECONFLICT)
+		*prob = prob_new(PROB_ALREADY_REVOKED, "certificate is already revoked");
+	else if (rc == DEED_OK)
+		log_info("ra: revoked certificate %s, reason %lld", serial, reason);
+out:
+	OPENSSL_free(hex);
+	BN_free(bn);
+	X509_free(x);
+	free(der);
+	sa_cert_cleanup(&rec);
+	return rc;
+}

@@ -1,0 +1,305 @@
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <openssl/objects.h>
+#include <openssl/pem.h>
+#include <openssl/x509.h>
+#include <openssl/x509v3.h>
+
+#include "csr.h"
+#include "dnsname.h"
+#include "error.h"
+
+#define seterr(err, errlen, rc, ...) (deed_seterr((err), (errlen), __VA_ARGS__), (rc))
+
+void
+csr_free(struct csr *c)
+{
+	if (c == NULL)
+		return;
+	EVP_PKEY_free(c->pkey);
+	for (size_t i = 0; i < c->n_names; i++)
+		free(c->names[i]);
+	free(c->names);
+	free(c->cn);
+	free(c->der);
+	free(c);
+}
+
+/* RFC 8555 §7.4 leaves the algorithm to the CA; deed takes what the Baseline Requirements
+ * allow: SHA-2 with RSA PKCS#1 v1.5 or ECDSA, and Ed25519. */
+static bool
+sig_alg_ok(int nid)
+{
+	switch (nid) {
+	case NID_sha256WithRSAEncryption:
+	case NID_sha384WithRSAEncryption:
+	case NID_sha512WithRSAEncryption:
+	case NID_ecdsa_with_SHA256:
+	case NID_ecdsa_with_SHA384:
+	case NID_ecdsa_with_SHA512:
+	case NID_ED25519:
+		return true;
+	}
+	return false;
+}
+
+static int
+add_name(struct csr *c, const char *raw, size_t len, char *err, size_t errlen)
+{
+	char buf[DNSNAME_MAX + 2], lower[DNSNAME_MAX + 2];
+
+	if (len == 0 || len > DNSNAME_MAX || memchr(raw, '\0', len) != NULL) {
+		snprintf(buf, sizeof(buf), "%.*s", (int)(len > 80 ? 80 : len), raw);
+		return seterr(err, errlen, DEED_EMALFORMED, "CSR name \"%s\" is not a DNS name",
+			      buf);
+	}
+	memcpy(buf, raw, len);
+	buf[len] = '\0';
+	for (size_t i = 0; i <= len; i++)
+		lower[i] = (char)(buf[i] >= 'A' && buf[i] <= 'Z' ? buf[i] + 32 : buf[i]);
+	if (dnsname_check(lower, true, NULL, 0) != DEED_OK)
+		return seterr(err, errlen, DEED_EMALFORMED, "CSR name \"%s\" is not a valid DNS name",
+			      buf);
+	for (size_t i = 0; i < c->n_names; i++)
+		if (strcmp(c->names[i], lower) == 0)
+			return DEED_OK;
+	if (c->n_names == CSR_MAX_NAMES)
+		return seterr(err, errlen, DEED_ETOOBIG, "CSR has more than %d names", CSR_MAX_NAMES);
+	if ((c->names[c->n_names] = strdup(lower)) == NULL)
+		return DEED_ENOMEM;
+	c->n_names++;
+	return DEED_OK;
+}
+
+static int
+read_sans(struct csr *c, X509_REQ *req, char *err, size_t errlen)
+{
+	STACK_OF(X509_EXTENSION) *exts = X509_REQ_get_extensions(req);
+	GENERAL_NAMES *gens = NULL;
+	int rc = DEED_OK, crit = 0;
+
+	if (exts == NULL)
+		return DEED_OK;
+	gens = X509V3_get_d2i(exts, NID_subject_alt_name, &crit, NULL);
+	if (gens == NULL && crit == -2) {
+		rc = seterr(err, errlen, DEED_EMALFORMED, "CSR has more than one SAN extension");
+		goto out;
+	}
+	if (gens == NULL && crit >= 0) {
+		rc = seterr(err, errlen, DEED_EMALFORMED, "CSR SAN extension does not parse");
+		goto out;
+	}
+	for (int i = 0; gens != NULL && i < sk_GENERAL_NAME_num(gens); i++) {
+		const GENERAL_NAME *g = sk_GENERAL_NAME_value(gens, i);
+
+		if (g->type != GEN_DNS) {
+			const char *what = g->type == GEN_EMAIL ? "email address"
+					   : g->type == GEN_URI ? "URI"
+					   : g->type == GEN_IPADD ? "IP address"
+								  : "non-DNS name";
+
+			rc = seterr(err, errlen, DEED_EUNSUPPORTED,
+				    "CSR has a %s SAN; only DNS names are supported", what);
+			goto out;
+		}
+		rc = add_name(c, (const char *)ASN1_STRING_get0_data(g->d.dNSName),
+			      (size_t)ASN1_STRING_length(g->d.dNSName), err, errlen);
+		if (rc != DEED_OK)
+			goto out;
+	}
+out:
+	GENERAL_NAMES_free(gens);
+	sk_X509_EXTENSION_pop_free(exts, X509_EXTENSION_free);
+	return rc;
+}
+
+static int
+read_cn(struct csr *c, X509_REQ *req, char *err, size_t errlen)
+{
+	const X509_NAME *subj = X509_REQ_get_subject_name(req);
+	int idx = X509_NAME_get_index_by_NID(subj, NID_commonName, -1);
+	const ASN1_STRING *s;
+	unsigned char *utf8 = NULL;
+	int len, rc;
+
+	if (idx < 0)
+		return DEED_OK;
+	if (X509_NAME_get_index_by_NID(subj, NID_commonName, idx) >= 0)
+		return seterr(err, errlen, DEED_EMALFORMED, "CSR subject has more than one CN");
+	s = X509_NAME_ENTRY_get_data(X509_NAME_get_entry(subj, idx));
+	if ((len = ASN1_STRING_to_UTF8(&utf8, s)) < 0)
+		return seterr(err, errlen, DEED_EMALFORMED, "CSR CN does not decode");
+	rc = add_name(c, (const char *)utf8, (size_t)len, err, errlen);
+	if (rc == DEED_OK) {
+		c->cn = strndup((const char *)utf8, (size_t)len);
+		if (c->cn == NULL)
+			rc = DEED_ENOMEM;
+		for (char *p = c->cn; p != NULL && *p != '\0'; p++)
+			if (*p >= 'A' && *p <= 'Z')
+				*p = (char)(*p + 32);
+	}
+	OPENSSL_free(utf8);
+	return rc;
+}
+
+static int
+cmp_str(const void *a, const void *b)
+{
+	return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+int
+csr_parse_der(const uint8_t *der, size_t len, struct csr **out, char *err, size_t errlen)
+{
+	const unsigned char *p = der;
+	X509_REQ *req = NULL;
+	struct csr *c = NULL;
+	const X509_ALGOR *alg = NULL;
+	int rc;
+
+	*out = NULL;
+	if (len > CSR_MAX_DER)
+		return seterr(err, errlen, DEED_ETOOBIG, "CSR is larger than %d bytes", CSR_MAX_DER);
+	if ((req = d2i_X509_REQ(NULL, &p, (long)len)) == NULL)
+		return seterr(err, errlen, DEED_EMALFORMED, "CSR does not parse as PKCS#10");
+	if (p != der + len) {
+		rc = seterr(err, errlen, DEED_EMALFORMED, "CSR has trailing data");
+		goto out;
+	}
+	X509_REQ_get0_signature(req, NULL, &alg);
+	if (alg == NULL || !sig_alg_ok(OBJ_obj2nid(alg->algorithm))) {
+		rc = seterr(err, errlen, DEED_EUNSUPPORTED,
+			    "CSR signature algorithm %s is not accepted (use SHA-256/384/512 with "
+			    "RSA or ECDSA)",
+			    alg != NULL ? OBJ_nid2sn(OBJ_obj2nid(alg->algorithm)) : "?");
+		goto out;
+	}
+	if ((c = calloc(1, sizeof(*c))) == NULL ||
+	    (c->names = calloc(CSR_MAX_NAMES, sizeof(char *))) == NULL) {
+		rc = DEED_ENOMEM;
+		goto out;
+	}
+	if ((c->pkey = X509_REQ_get_pubkey(req)) == NULL) {
+		rc = seterr(err, errlen, DEED_EMALFORMED, "CSR public key does not parse");
+		goto out;
+	}
+	if (X509_REQ_verify(req, c->pkey) != 1) {
+		rc = seterr(err, errlen, DEED_EBADSIG, "CSR signature does not verify");
+		goto out;
+	}
+	if ((rc = read_sans(c, req, err, errlen)) != DEED_OK ||
+	    (rc = read_cn(c, req, err, errlen)) != DEED_OK)
+		goto out;
+	if (c->n_names == 0) {
+		rc = seterr(err, errlen, DEED_EMALFORMED, "CSR names no DNS name");
+		goto out;
+	}
+	qsort(c->names, c->n_names, sizeof(char *), cmp_str);
+	if ((c->der = malloc(len)) == NULL) {
+		rc = DEED_ENOMEM;
+		goto out;
+	}
+	memcpy(c->der, der, len);
+	c->der_len = len;
+	*out = c;
+	c = NULL;
+	rc = DEED_OK;
+out:
+	csr_free(c);
+	X509_REQ_free(req);
+	return rc;
+}
+
+int
+csr_parse_pem(const char *pem, size_t len, struct csr **out, char *err, size_t errlen)
+{
+	BIO *b = BIO_new_mem_buf(pem, (int)len);
+	X509_REQ *req = NULL;
+	unsigned char *der = NULL;
+	int n, rc;
+
+	*out = NULL;
+	if (b == NULL)
+		return DEED_ENOMEM;
+	if (len > 4 * CSR_MAX_DER || (req = PEM_read_bio_X509_REQ(b, NULL, NULL, NULL)) == NULL) {
+		BIO_free(b);
+		return seterr(err, errlen, DEED_EMALFORMED,
+			      "no CERTIFICATE REQUEST PEM block found");
+	}
+	BIO_free(b);
+	if ((n = i2d_X509_REQ(req, &der)) <= 0) {
+		X509_REQ_free(req);
+		return DEED_EMALFORMED;
+	}
+	rc = csr_parse_der(der, (size_t)n, out, err, errlen);
+	OPENSSL_free(der);
+	X509_REQ_free(req);
+	return rc;
+}
+
+int
+csr_create(EVP_PKEY *key, const char *const *names, size_t n, uint8_t **der, size_t *derlen)
+{
+	X509_REQ *req = NULL;
+	X509_NAME *subj = NULL;
+	GENERAL_NAMES *gens = NULL;
+	STACK_OF(X509_EXTENSION) *exts = NULL;
+	X509_EXTENSION *ext = NULL;
+	const EVP_MD *md = EVP_PKEY_get_id(key) == EVP_PKEY_ED25519 ? NULL : EVP_sha256();
+	unsigned char *buf = NULL;
+	int len, rc = DEED_ECRYPTO;
+
+	*der = NULL;
+	*derlen = 0;
+	if (n == 0 || n > CSR_MAX_NAMES)
+		return DEED_EINVAL;
+	if ((req = X509_REQ_new()) == NULL || (subj = X509_NAME_new()) == NULL ||
+	    (gens = GENERAL_NAMES_new()) == NULL || (exts = sk_X509_EXTENSION_new_null()) == NULL)
+		goto out;
+	if (strlen(names[0]) <= 64 &&
+	    X509_NAME_add_entry_by_NID(subj, NID_commonName, MBSTRING_UTF8,
+				       (const unsigned char *)names[0], -1, -1, 0) != 1)
+		goto out;
+	for (size_t i = 0; i < n; i++) {
+		GENERAL_NAME *g = GENERAL_NAME_new();
+		ASN1_IA5STRING *s = ASN1_IA5STRING_new();
+
+		if (g == NULL || s == NULL || ASN1_STRING_set(s, names[i], -1) != 1) {
+			GENERAL_NAME_free(g);
+			ASN1_IA5STRING_free(s);
+			goto out;
+		}
+		GENERAL_NAME_set0_value(g, GEN_DNS, s);
+		if (sk_GENERAL_NAME_push(gens, g) <= 0) {
+			GENERAL_NAME_free(g);
+			goto out;
+		}
+	}
+	if ((ext = X509V3_EXT_i2d(NID_subject_alt_name, 0, gens)) == NULL ||
+	    sk_X509_EXTENSION_push(exts, ext) <= 0) {
+		X509_EXTENSION_free(ext);
+		goto out;
+	}
+	if (X509_REQ_set_version(req, 0) != 1 || X509_REQ_set_subject_name(req, subj) != 1 ||
+	    X509_REQ_set_pubkey(req, key) != 1 || X509_REQ_add_extensions(req, exts) != 1 ||
+	    X509_REQ_sign(req, key, md) <= 0)
+		goto out;
+	if ((len = i2d_X509_REQ(req, &buf)) <= 0)
+		goto out;
+	if ((*der = malloc((size_t)len)) == NULL) {
+		rc = DEED_ENOMEM;
+		goto out;
+	}
+	memcpy(*der, buf, (size_t)len);
+	*derlen = (size_t)len;
+	rc = DEED_OK;
+out:
+	OPENSSL_free(buf);
+	sk_X509_EXTENSION_pop_free(exts, X509_EXTENSION_free);
+	GENERAL_NAMES_free(gens);
+	X509_NAME_free(subj);
+	X509_REQ_free(req);
+	return rc;
+}

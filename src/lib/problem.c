@@ -1,0 +1,104 @@
+#include <stdarg.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "problem.h"
+
+#define URN "urn:ietf:params:acme:error:"
+#define DETAIL_MAX 1024
+
+#define T(n, st) {n, URN n, st}
+
+static const struct {
+	const char *name;
+	const char *urn;
+	int status;
+} types[] = {
+	[PROB_ACCOUNT_DOES_NOT_EXIST] = T("accountDoesNotExist", 400),
+	[PROB_ALREADY_REVOKED] = T("alreadyRevoked", 400),
+	[PROB_BAD_CSR] = T("badCSR", 400),
+	[PROB_BAD_NONCE] = T("badNonce", 400),
+	[PROB_BAD_PUBLIC_KEY] = T("badPublicKey", 400),
+	[PROB_BAD_REVOCATION_REASON] = T("badRevocationReason", 400),
+	[PROB_BAD_SIGNATURE_ALGORITHM] = T("badSignatureAlgorithm", 400),
+	[PROB_CAA] = T("caa", 403),
+	[PROB_COMPOUND] = T("compound", 403),
+	[PROB_CONNECTION] = T("connection", 400),
+	[PROB_DNS] = T("dns", 400),
+	[PROB_EXTERNAL_ACCOUNT_REQUIRED] = T("externalAccountRequired", 400),
+	[PROB_INCORRECT_RESPONSE] = T("incorrectResponse", 400),
+	[PROB_INVALID_CONTACT] = T("invalidContact", 400),
+	[PROB_MALFORMED] = T("malformed", 400),
+	[PROB_ORDER_NOT_READY] = T("orderNotReady", 403),
+	[PROB_RATE_LIMITED] = T("rateLimited", 429),
+	[PROB_REJECTED_IDENTIFIER] = T("rejectedIdentifier", 400),
+	[PROB_SERVER_INTERNAL] = T("serverInternal", 500),
+	[PROB_TLS] = T("tls", 400),
+	[PROB_UNAUTHORIZED] = T("unauthorized", 403),
+	[PROB_UNSUPPORTED_CONTACT] = T("unsupportedContact", 400),
+	[PROB_UNSUPPORTED_IDENTIFIER] = T("unsupportedIdentifier", 400),
+	[PROB_USER_ACTION_REQUIRED] = T("userActionRequired", 403),
+	[PROB_ALREADY_REPLACED] = T("alreadyReplaced", 409),
+	[PROB_INVALID_PROFILE] = T("invalidProfile", 400),
+	/* Not ACME error types of their own: HTTP-level refusals that still deserve a problem
+	 * document. "malformed" is the closest ACME type for each. */
+	[PROB_NOT_FOUND] = T("malformed", 404),
+	[PROB_METHOD_NOT_ALLOWED] = T("malformed", 405),
+	[PROB_UNSUPPORTED_MEDIA] = T("malformed", 415),
+	[PROB_CONFLICT] = T("malformed", 409),
+};
+
+#define N_TYPES (sizeof(types) / sizeof(types[0]))
+
+const char *
+prob_name(enum prob_type t)
+{
+	return (size_t)t < N_TYPES ? types[t].name : "serverInternal";
+}
+
+const char *
+prob_urn(enum prob_type t)
+{
+	return (size_t)t < N_TYPES ? types[t].urn : URN "serverInternal";
+}
+
+int
+prob_from_string(const char *s)
+{
+	if (s == NULL)
+		return -1;
+	if (strncmp(s, URN, strlen(URN)) == 0)
+		s += strlen(URN);
+	/* The HTTP-level entries share "malformed"; the first match is PROB_MALFORMED. */
+	for (size_t i = 0; i < N_TYPES; i++)
+		if (strcmp(s, types[i].name) == 0)
+			return (int)i;
+	return -1;
+}
+
+int
+prob_http_status(enum prob_type t)
+{
+	return (size_t)t < N_TYPES ? types[t].status : 500;
+}
+
+json_t *
+prob_new(enum prob_type t, const char *fmt, ...)
+{
+	char detail[DETAIL_MAX];
+	json_t *p;
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(detail, sizeof(detail), fmt, ap);
+	va_end(ap);
+	if ((p = json_object()) == NULL)
+		return NULL;
+	if (json_object_set_new(p, "type", json_string(prob_urn(t))) != 0 ||
+	    json_object_set_new(p, "detail", json_stringn(detail, strlen(detail))) != 0 ||
+	    json_object_set_new(p, "status", json_integer(prob_http_status(t))) != 0) {
+		json_decref(p);
+		return NULL;
+	}
+	return p;
+}

@@ -1,0 +1,89 @@
+# lib.sh -- shared by the integration tests: the lab (../shared/lab), free ports, starting and
+# stopping deed-ca by PID, and a closing "N passed, N failed" line.
+# shellcheck shell=bash
+
+DEED_SRC=${DEED_SRC:-$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)}
+DEED_BUILD=${DEED_BUILD:-$DEED_SRC/build}
+DEED_LAB=${DEED_LAB:-$(cd "$DEED_SRC/.." && pwd)/shared/lab}
+[ -x "$DEED_LAB/dns-up.sh" ] || { echo "lab kit not found at $DEED_LAB (set DEED_LAB)" >&2; exit 1; }
+
+LAB_DIR=$(mktemp -d "${TMPDIR:-/tmp}/deed-it.XXXXXX")
+export LAB_DIR
+PASSED=0
+FAILED=0
+CA_PID=
+
+# free_port: a TCP and UDP port nothing listens on now.
+free_port() {
+  python3 - <<'PY'
+import socket
+while True:
+    t = socket.socket(); t.bind(("127.0.0.1", 0)); p = t.getsockname()[1]
+    u = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    try:
+        u.bind(("127.0.0.1", p))
+    except OSError:
+        t.close(); continue
+    t.close(); u.close(); print(p); break
+PY
+}
+
+ok()   { PASSED=$((PASSED + 1)); echo "ok: $*"; }
+fail() { FAILED=$((FAILED + 1)); echo "FAIL: $*"; }
+
+# check DESCRIPTION COMMAND...: run it, count it.
+check() {
+  local what=$1
+  shift
+  if "$@"; then ok "$what"; else fail "$what"; fi
+}
+
+ca_start() {  # ca_start DIR ARGS...: start deed-ca serve, wait for its directory
+  local dir=$1
+  shift
+  "$DEED_BUILD/deed-ca" serve --dir "$dir" "$@" >>"$LAB_DIR/logs/deed-ca.log" 2>&1 &
+  CA_PID=$!
+  for _ in $(seq 100); do
+    if curl -sf --cacert "$dir/root.pem" "$ACME_URL" >/dev/null 2>&1; then return 0; fi
+    kill -0 "$CA_PID" 2>/dev/null || break
+    sleep 0.1
+  done
+  echo "deed-ca did not come up; log:" >&2
+  tail -20 "$LAB_DIR/logs/deed-ca.log" >&2
+  return 1
+}
+
+ca_stop() {  # graceful: SIGTERM, then wait for it
+  [ -n "$CA_PID" ] || return 0
+  kill -TERM "$CA_PID" 2>/dev/null || true
+  wait "$CA_PID" 2>/dev/null
+  local rc=$?
+  CA_PID=
+  return $rc
+}
+
+finish() {
+  local rc=$?
+  if [ -n "$CA_PID" ]; then kill -KILL "$CA_PID" 2>/dev/null || true; fi
+  bash "$DEED_LAB/down.sh" >/dev/null 2>&1 || true
+  if [ "$FAILED" -gt 0 ] || [ $rc -ne 0 ]; then
+    echo "--- deed-ca log (tail) ---"; tail -40 "$LAB_DIR/logs/deed-ca.log" 2>/dev/null || true
+    echo "state kept in $LAB_DIR"
+  else
+    rm -rf "$LAB_DIR"
+  fi
+  echo "$PASSED passed, $FAILED failed"
+  if [ "$FAILED" -gt 0 ]; then exit 1; fi
+  exit $rc
+}
+trap finish EXIT
+
+# sans_exactly CERT NAME...: the leaf's SANs are exactly NAMEs (as a set).
+sans_exactly() {
+  local crt=$1 got want
+  shift
+  got=$(openssl x509 -in "$crt" -noout -ext subjectAltName | tail -n +2 | tr ',' '\n' |
+        sed 's/^ *DNS://' | sort | tr '\n' ' ')
+  want=$(printf '%s\n' "$@" | sort | tr '\n' ' ')
+  [ "$got" = "$want" ] || { echo "SANs: got [$got], want [$want]"; return 1; }
+}
