@@ -133,20 +133,24 @@ resolve(struct va_dns *d, const char *host, bool allow_loopback, char *v6, char 
 	static const int types[] = {RR_AAAA, RR_A};
 	json_t *all = json_array();
 	char refused[64] = "";
+	uint8_t bin[16];
+	bool is4, is6;
 	int usable = 0, answered = 0;
 
 	v6[0] = v4[0] = '\0';
 	json_object_set_new(rec, "addressesResolved", all);
-	if (inet_pton(AF_INET, host, v4) == 1 || strchr(host, ':') != NULL) {
+	is4 = inet_pton(AF_INET, host, bin) == 1;
+	is6 = !is4 && inet_pton(AF_INET6, host, bin) == 1;
+	if (is4 || is6 || strchr(host, ':') != NULL) {
 		/* An IP literal (only reachable through a redirect). */
 		json_array_append_new(all, json_string(host));
-		if (va_addr_reserved(host, allow_loopback)) {
+		if (!(is4 || is6) || va_addr_reserved(host, allow_loopback)) {
 			res->prob = PROB_CONNECTION;
 			deed_seterr(res->detail, sizeof(res->detail),
-				    "%s is a reserved address; refusing to connect", host);
+				    "%.64s is a reserved address; refusing to connect", host);
 			return -1;
 		}
-		snprintf(strchr(host, ':') ? v6 : v4, INET6_ADDRSTRLEN, "%s", host);
+		inet_ntop(is6 ? AF_INET6 : AF_INET, bin, is6 ? v6 : v4, INET6_ADDRSTRLEN);
 		return 1;
 	}
 	for (int t = 0; t < 2; t++) {

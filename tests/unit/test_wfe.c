@@ -592,7 +592,7 @@ order_finalize_download_revoke(void **state)
 	struct resp r, o;
 	struct jwk *certkey = NULL;
 	EVP_PKEY *weak = EVP_RSA_gen(1024);
-	char order_path[128], fin[128], cert_path[128], *p;
+	char order_path[640], fin[640], cert_path[640], *p;
 	char revoke[8192];
 	const char *pem_start;
 	char *der_b64 = NULL;
