@@ -17,7 +17,10 @@
  * sa_*_cleanup(); cleanup accepts a zeroed struct.
  *
  * All functions return DEED_OK, DEED_ENOTFOUND, DEED_ECONFLICT, DEED_EDB or DEED_ENOMEM
- * unless stated otherwise. Implementations are safe to call from many threads at once.
+ * unless stated otherwise, and DEED_EINVAL for an argument the store cannot hold (NULL where a
+ * value is required). A reference to a row that does not exist (an account, order or
+ * authorization id) is DEED_ENOTFOUND. Implementations are safe to call from many threads at
+ * once.
  */
 
 enum sa_acct_status { SA_ACCT_VALID, SA_ACCT_DEACTIVATED, SA_ACCT_REVOKED };
@@ -135,7 +138,9 @@ struct sa_ops {
 	/* Orders. Creates o (fills o->id and o->authz_ids) in one transaction. authz has
 	 * o->n_identifiers entries, one per identifier in the same order: an entry with id != 0 is
 	 * an existing authorization to reuse (only linked); an entry with id == 0 is created with
-	 * its challenges, and its id and its challenges' ids are filled in. */
+	 * its challenges, and its id and its challenges' ids are filled in. New authorizations
+	 * belong to o->account_id; a reused one must already, else DEED_ENOTFOUND. On failure
+	 * nothing was stored and every id filled in is reset to 0. */
 	int (*order_create)(struct sa *sa, struct sa_order *o, struct sa_authz *authz);
 	int (*order_get)(struct sa *sa, int64_t id, struct sa_order *out);
 	/* IDs of an account's orders, newest first, at most max, with id < before (0 = none). */
@@ -160,7 +165,9 @@ struct sa_ops {
 	 * authorization is pending, unexpired at now, and has no other challenge processing. */
 	int (*chall_begin)(struct sa *sa, int64_t chall_id, int64_t now);
 	/* Record a validation outcome: challenge processing -> valid|invalid and its authorization
-	 * pending -> valid (with expires = new_expires) | invalid, in one transaction. */
+	 * pending -> valid (with expires = new_expires) | invalid, in one transaction. An
+	 * authorization no longer pending (deactivated meanwhile) keeps its status; the challenge
+	 * still records the outcome, so it does not stay processing. */
 	int (*chall_finish)(struct sa *sa, int64_t chall_id, bool ok, int64_t validated_at,
 			    int64_t new_expires, const char *error_json, const char *record_json);
 	/* Challenges left processing by a crash: their ids, to be validated again. */
@@ -169,7 +176,8 @@ struct sa_ops {
 
 	/* Certificates. cert_reserve stores serial + to-be-signed bytes (fills c->id) and moves
 	 * the order pending -> processing, in one transaction; DEED_ECONFLICT if the order was
-	 * not pending or the serial exists. */
+	 * not pending or the serial exists. DEED_EINVAL unless the serial is 1-40 lowercase hex
+	 * digits, tbs is non-empty and c->account_id is the order's account. */
 	int (*cert_reserve)(struct sa *sa, struct sa_cert *c);
 	/* Store the signed certificate, mark it issued and move the order processing -> valid. */
 	int (*cert_issue)(struct sa *sa, int64_t cert_id, const uint8_t *der, size_t len);
@@ -177,7 +185,8 @@ struct sa_ops {
 	int (*cert_abandon)(struct sa *sa, int64_t cert_id, const char *error_json);
 	int (*cert_get)(struct sa *sa, int64_t id, struct sa_cert *out);
 	int (*cert_get_by_serial)(struct sa *sa, const char *serial, struct sa_cert *out);
-	/* CAS not-revoked -> revoked; DEED_ECONFLICT when already revoked. */
+	/* CAS not-revoked -> revoked; DEED_ECONFLICT when already revoked or not issued (reserved
+	 * or abandoned). reason must be >= 0. */
 	int (*cert_revoke)(struct sa *sa, int64_t id, int reason, int64_t at);
 	/* Certificates left reserved by a crash (ids), for recovery at start. */
 	int (*cert_list_reserved)(struct sa *sa, int64_t *ids, size_t max, size_t *n);

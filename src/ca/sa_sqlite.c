@@ -1,204 +1,298 @@
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
+#include <unistd.h>
 
 #include <sqlite3.h>
 
 #include "error.h"
 #include "sa_sqlite.h"
 
-#define POOL 8
-#define SCHEMA_VERSION 1
-#define BUSY_MS 10000
+/*
+ * SQLite driver of the storage authority.
+ *
+ * Concurrency: SQLite serialises writers per database file whatever we do, so the pool only
+ * has to let readers run beside the one writer (WAL) and keep a thread from waiting on
+ * another's connection. Each connection is opened NOMUTEX and used by one thread at a time;
+ * the pool hands them out under a mutex. A writer that finds the write lock taken sleeps in
+ * SQLite's busy handler up to BUSY_TIMEOUT_MS, so lock contention never surfaces as an error
+ * short of that.
+ *
+ * Every multi-statement write runs in BEGIN IMMEDIATE: the write lock is taken before the
+ * first read, so what we read cannot change before we write (no SQLITE_BUSY_SNAPSHOT
+ * upgrade failures, which the busy handler cannot retry).
+ */
 
-/* Prepared statements, one cache per connection. */
+/* Eight covers the HTTP pool plus validation workers of a single node; more connections
+ * would only queue on SQLite's single write lock. */
+#define POOL_SIZE 8
+#define BUSY_TIMEOUT_MS 10000
+/* 'deed' in ASCII: marks the file as ours, so a foreign SQLite file is refused rather than
+ * having our tables added to it. */
+#define APPLICATION_ID 0x64656564
+
 enum stmt {
-	S_BEGIN, S_COMMIT, S_ROLLBACK,
-	S_ACCT_INSERT, S_ACCT_GET, S_ACCT_BY_THUMB, S_ACCT_CONTACT, S_ACCT_CAS, S_ACCT_EXISTS,
-	S_ACCT_SETKEY,
-	S_ORDER_INSERT, S_ORDER_AUTHZ_INSERT, S_ORDER_GET, S_ORDER_AUTHZ_IDS, S_ORDER_LIST,
-	S_ORDER_CAS, S_ORDER_EXISTS,
-	S_AUTHZ_INSERT, S_AUTHZ_GET, S_AUTHZ_REUSE, S_AUTHZ_CAS, S_AUTHZ_EXISTS,
+	S_BEGIN_WRITE, S_BEGIN_READ, S_COMMIT, S_ROLLBACK,
+	S_ACCT_INSERT, S_ACCT_GET, S_ACCT_BY_THUMB, S_ACCT_OWNER, S_ACCT_CONTACT, S_ACCT_CAS,
+	S_ACCT_SETKEY, S_ACCT_EXISTS,
+	S_ORDER_INSERT, S_ORDER_AUTHZ_INSERT, S_ORDER_GET, S_ORDER_IDENTS, S_ORDER_AUTHZ_IDS,
+	S_ORDER_LIST, S_ORDER_CAS, S_ORDER_EXISTS,
+	S_AUTHZ_INSERT, S_AUTHZ_OWNED, S_AUTHZ_GET, S_AUTHZ_REUSE, S_AUTHZ_CAS, S_AUTHZ_EXISTS,
 	S_AUTHZ_DEACT_ALL, S_AUTHZ_FINISH,
-	S_CHALL_INSERT, S_CHALL_OF_AUTHZ, S_CHALL_GET, S_CHALL_BEGIN_CHECK, S_CHALL_SIBLINGS,
-	S_CHALL_SET_PROCESSING, S_CHALL_FINISH, S_CHALL_PROCESSING,
-	S_CERT_INSERT, S_CERT_ISSUE, S_CERT_ORDER_VALID, S_CERT_ABANDON, S_CERT_ORDER_INVALID,
-	S_CERT_GET, S_CERT_BY_SERIAL, S_CERT_REVOKE, S_CERT_EXISTS, S_CERT_RESERVED,
+	S_CHALL_INSERT, S_CHALL_OF_AUTHZ, S_CHALL_GET, S_CHALL_BEGIN, S_CHALL_FINISH,
+	S_CHALL_PROCESSING, S_CHALL_EXISTS,
+	S_CERT_ORDER_RESERVE, S_CERT_INSERT, S_CERT_SETTLE, S_CERT_ORDER_SETTLE, S_CERT_GET,
+	S_CERT_BY_SERIAL, S_CERT_REVOKE, S_CERT_EXISTS, S_CERT_RESERVED,
 	N_STMT
 };
 
+#define ACCT_COLS "id, status, jwk, thumbprint, contact, tos_agreed, created_at"
+#define CHALL_COLS "id, authz_id, type, token, status, validated_at, error, record"
+#define CERT_COLS                                                                          \
+	"id, serial, order_id, account_id, status, tbs, der, not_before, not_after, "      \
+	"revoked_reason, revoked_at"
+
 static const char *const sql[N_STMT] = {
-	[S_BEGIN] = "BEGIN IMMEDIATE",
+	[S_BEGIN_WRITE] = "BEGIN IMMEDIATE",
+	[S_BEGIN_READ] = "BEGIN",
 	[S_COMMIT] = "COMMIT",
 	[S_ROLLBACK] = "ROLLBACK",
+
 	[S_ACCT_INSERT] = "INSERT INTO accounts(status, jwk, thumbprint, contact, tos_agreed, "
-			  "created_at) VALUES (?, ?, ?, ?, ?, ?)",
-	[S_ACCT_GET] = "SELECT id, status, jwk, thumbprint, contact, tos_agreed, created_at "
-		       "FROM accounts WHERE id = ?",
-	[S_ACCT_BY_THUMB] = "SELECT id, status, jwk, thumbprint, contact, tos_agreed, created_at "
-			    "FROM accounts WHERE thumbprint = ?",
-	[S_ACCT_CONTACT] = "UPDATE accounts SET contact = ? WHERE id = ?",
-	[S_ACCT_CAS] = "UPDATE accounts SET status = ? WHERE id = ? AND status = ?",
-	[S_ACCT_EXISTS] = "SELECT 1 FROM accounts WHERE id = ?",
-	[S_ACCT_SETKEY] = "UPDATE accounts SET jwk = ?, thumbprint = ? WHERE id = ? AND "
-			  "thumbprint = ?",
-	[S_ORDER_INSERT] = "INSERT INTO orders(account_id, status, expires, created_at, not_before, "
-			   "not_after, identifiers) VALUES (?, ?, ?, ?, ?, ?, ?)",
+			  "created_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+	[S_ACCT_GET] = "SELECT " ACCT_COLS " FROM accounts WHERE id = ?1",
+	[S_ACCT_BY_THUMB] = "SELECT " ACCT_COLS " FROM accounts WHERE thumbprint = ?1",
+	[S_ACCT_OWNER] = "SELECT id FROM accounts WHERE thumbprint = ?1",
+	[S_ACCT_CONTACT] = "UPDATE accounts SET contact = ?1 WHERE id = ?2",
+	[S_ACCT_CAS] = "UPDATE accounts SET status = ?1 WHERE id = ?2 AND status = ?3",
+	[S_ACCT_SETKEY] = "UPDATE accounts SET jwk = ?1, thumbprint = ?2 "
+			  "WHERE id = ?3 AND thumbprint = ?4",
+	[S_ACCT_EXISTS] = "SELECT 1 FROM accounts WHERE id = ?1",
+
+	[S_ORDER_INSERT] = "INSERT INTO orders(account_id, status, expires, created_at, "
+			   "not_before, not_after, identifiers) "
+			   "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
 	[S_ORDER_AUTHZ_INSERT] = "INSERT INTO order_authz(order_id, position, authz_id) "
-				 "VALUES (?, ?, ?)",
+				 "VALUES (?1, ?2, ?3)",
 	[S_ORDER_GET] = "SELECT id, account_id, status, expires, created_at, not_before, "
-			"not_after, identifiers, error, cert_id FROM orders WHERE id = ?",
-	[S_ORDER_AUTHZ_IDS] = "SELECT authz_id FROM order_authz WHERE order_id = ? "
+			"not_after, json_array_length(identifiers), error, cert_id "
+			"FROM orders WHERE id = ?1",
+	[S_ORDER_IDENTS] = "SELECT j.value FROM orders o, json_each(o.identifiers) j "
+			   "WHERE o.id = ?1 ORDER BY j.key",
+	[S_ORDER_AUTHZ_IDS] = "SELECT authz_id FROM order_authz WHERE order_id = ?1 "
 			      "ORDER BY position",
-	[S_ORDER_LIST] = "SELECT id FROM orders WHERE account_id = ?4 AND (?1 = 0 OR id < ?2) "
+	[S_ORDER_LIST] = "SELECT id FROM orders WHERE account_id = ?1 AND id < ?2 "
 			 "ORDER BY id DESC LIMIT ?3",
-	[S_ORDER_CAS] = "UPDATE orders SET status = ?, error = ? WHERE id = ? AND status = ?",
-	[S_ORDER_EXISTS] = "SELECT 1 FROM orders WHERE id = ?",
+	[S_ORDER_CAS] = "UPDATE orders SET status = ?1, error = ?2 WHERE id = ?3 AND status = ?4",
+	[S_ORDER_EXISTS] = "SELECT 1 FROM orders WHERE id = ?1",
+
 	[S_AUTHZ_INSERT] = "INSERT INTO authz(account_id, identifier, wildcard, status, expires, "
-			   "created_at) VALUES (?, ?, ?, ?, ?, ?)",
-	[S_AUTHZ_GET] = "SELECT id, account_id, identifier, wildcard, status, expires, created_at "
-			"FROM authz WHERE id = ?",
-	[S_AUTHZ_REUSE] = "SELECT id FROM authz WHERE account_id = ? AND identifier = ? AND "
-			  "wildcard = ? AND status = 'valid' AND expires > ? "
-			  "ORDER BY expires DESC LIMIT 1",
-	[S_AUTHZ_CAS] = "UPDATE authz SET status = ? WHERE id = ? AND status = ?",
-	[S_AUTHZ_EXISTS] = "SELECT 1 FROM authz WHERE id = ?",
-	[S_AUTHZ_DEACT_ALL] = "UPDATE authz SET status = 'deactivated' WHERE account_id = ? AND "
+			   "created_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+	[S_AUTHZ_OWNED] = "SELECT 1 FROM authz WHERE id = ?1 AND account_id = ?2",
+	[S_AUTHZ_GET] = "SELECT id, account_id, identifier, wildcard, status, expires, "
+			"created_at FROM authz WHERE id = ?1",
+	[S_AUTHZ_REUSE] = "SELECT id FROM authz WHERE account_id = ?1 AND identifier = ?2 AND "
+			  "wildcard = ?3 AND status = 'valid' AND expires > ?4 "
+			  "ORDER BY expires DESC, id DESC LIMIT 1",
+	[S_AUTHZ_CAS] = "UPDATE authz SET status = ?1 WHERE id = ?2 AND status = ?3",
+	[S_AUTHZ_EXISTS] = "SELECT 1 FROM authz WHERE id = ?1",
+	[S_AUTHZ_DEACT_ALL] = "UPDATE authz SET status = 'deactivated' WHERE account_id = ?1 AND "
 			      "status IN ('pending', 'valid')",
-	[S_AUTHZ_FINISH] = "UPDATE authz SET status = ?, expires = ? WHERE id = ? AND "
-			   "status = 'pending'",
+	/* An invalid authorization keeps its expiry; a valid one gets the reuse lifetime. */
+	[S_AUTHZ_FINISH] = "UPDATE authz SET status = ?1, "
+			   "expires = CASE WHEN ?1 = 'valid' THEN ?2 ELSE expires END "
+			   "WHERE id = ?3 AND status = 'pending'",
+
 	[S_CHALL_INSERT] = "INSERT INTO challenges(authz_id, type, token, status) "
-			   "VALUES (?, ?, ?, ?)",
-	[S_CHALL_OF_AUTHZ] = "SELECT id, authz_id, type, token, status, validated_at, error, "
-			     "record FROM challenges WHERE authz_id = ? ORDER BY id",
-	[S_CHALL_GET] = "SELECT id, authz_id, type, token, status, validated_at, error, record "
-			"FROM challenges WHERE id = ?",
-	[S_CHALL_BEGIN_CHECK] = "SELECT c.status, a.status, a.expires, c.authz_id FROM challenges c "
-				"JOIN authz a ON a.id = c.authz_id WHERE c.id = ?",
-	[S_CHALL_SIBLINGS] = "SELECT count(*) FROM challenges WHERE authz_id = ? AND "
-			     "status = 'processing'",
-	[S_CHALL_SET_PROCESSING] = "UPDATE challenges SET status = 'processing' WHERE id = ? AND "
-				   "status = 'pending'",
-	[S_CHALL_FINISH] = "UPDATE challenges SET status = ?, validated_at = ?, error = ?, "
-			   "record = ? WHERE id = ? AND status = 'processing' RETURNING authz_id",
+			   "VALUES (?1, ?2, ?3, ?4)",
+	[S_CHALL_OF_AUTHZ] = "SELECT " CHALL_COLS " FROM challenges WHERE authz_id = ?1 "
+			     "ORDER BY id",
+	[S_CHALL_GET] = "SELECT " CHALL_COLS " FROM challenges WHERE id = ?1",
+	/* All of chall_begin's conditions in the one statement that changes the row, so no
+	 * other writer can slip between the check and the change. */
+	[S_CHALL_BEGIN] = "UPDATE challenges SET status = 'processing' "
+			  "WHERE id = ?1 AND status = 'pending' "
+			  "AND EXISTS (SELECT 1 FROM authz a WHERE a.id = challenges.authz_id "
+			  "AND a.status = 'pending' AND a.expires > ?2) "
+			  "AND NOT EXISTS (SELECT 1 FROM challenges o "
+			  "WHERE o.authz_id = challenges.authz_id AND o.status = 'processing')",
+	[S_CHALL_FINISH] = "UPDATE challenges SET status = ?1, validated_at = ?2, error = ?3, "
+			   "record = ?4 WHERE id = ?5 AND status = 'processing' "
+			   "RETURNING authz_id",
 	[S_CHALL_PROCESSING] = "SELECT id FROM challenges WHERE status = 'processing' "
-			       "ORDER BY id LIMIT ?",
+			       "ORDER BY id LIMIT ?1",
+	[S_CHALL_EXISTS] = "SELECT 1 FROM challenges WHERE id = ?1",
+
+	[S_CERT_ORDER_RESERVE] = "UPDATE orders SET status = 'processing', error = NULL "
+				 "WHERE id = ?1 AND status = 'pending' RETURNING account_id",
 	[S_CERT_INSERT] = "INSERT INTO certificates(serial, order_id, account_id, status, tbs, "
-			  "not_before, not_after) VALUES (?, ?, ?, 'reserved', ?, ?, ?)",
-	[S_CERT_ISSUE] = "UPDATE certificates SET der = ?, status = 'issued' WHERE id = ? AND "
-			 "status = 'reserved' RETURNING order_id",
-	[S_CERT_ORDER_VALID] = "UPDATE orders SET status = 'valid', cert_id = ? WHERE id = ? AND "
-			       "status = 'processing'",
-	[S_CERT_ABANDON] = "UPDATE certificates SET status = 'abandoned' WHERE id = ? AND "
-			   "status = 'reserved' RETURNING order_id",
-	[S_CERT_ORDER_INVALID] = "UPDATE orders SET status = 'invalid', error = ? WHERE id = ? "
-				 "AND status = 'processing'",
-	[S_CERT_GET] = "SELECT id, serial, order_id, account_id, status, tbs, der, not_before, "
-		       "not_after, revoked_reason, revoked_at FROM certificates WHERE id = ?",
-	[S_CERT_BY_SERIAL] = "SELECT id, serial, order_id, account_id, status, tbs, der, "
-			     "not_before, not_after, revoked_reason, revoked_at FROM certificates "
-			     "WHERE serial = ?",
-	[S_CERT_REVOKE] = "UPDATE certificates SET revoked_reason = ?, revoked_at = ? WHERE id = ? "
-			  "AND revoked_reason < 0 AND status = 'issued'",
-	[S_CERT_EXISTS] = "SELECT 1 FROM certificates WHERE id = ?",
-	[S_CERT_RESERVED] = "SELECT id FROM certificates WHERE status = 'reserved' ORDER BY id "
-			    "LIMIT ?",
+			  "not_before, not_after) VALUES (?1, ?2, ?3, 'reserved', ?4, ?5, ?6)",
+	[S_CERT_SETTLE] = "UPDATE certificates SET status = ?1, der = ?2 "
+			  "WHERE id = ?3 AND status = 'reserved' RETURNING order_id",
+	[S_CERT_ORDER_SETTLE] = "UPDATE orders SET status = ?1, cert_id = ?2, error = ?3 "
+				"WHERE id = ?4 AND status = 'processing'",
+	[S_CERT_GET] = "SELECT " CERT_COLS " FROM certificates WHERE id = ?1",
+	[S_CERT_BY_SERIAL] = "SELECT " CERT_COLS " FROM certificates WHERE serial = ?1",
+	[S_CERT_REVOKE] = "UPDATE certificates SET revoked_reason = ?1, revoked_at = ?2 "
+			  "WHERE id = ?3 AND status = 'issued' AND revoked_reason < 0",
+	[S_CERT_EXISTS] = "SELECT 1 FROM certificates WHERE id = ?1",
+	[S_CERT_RESERVED] = "SELECT id FROM certificates WHERE status = 'reserved' "
+			    "ORDER BY id LIMIT ?1",
 };
 
-static const char schema_v1[] =
+/*
+ * Schema migrations: migrations[i] takes the database from version i to i + 1 and runs in
+ * the same transaction as the user_version bump, so a crash leaves either version. Append
+ * only; never edit a released step.
+ */
+static const char migration_1[] =
 	"CREATE TABLE accounts ("
-	"  id INTEGER PRIMARY KEY,"
-	"  status TEXT NOT NULL,"
-	"  jwk TEXT NOT NULL,"
-	"  thumbprint TEXT NOT NULL UNIQUE,"
-	"  contact TEXT NOT NULL,"
-	"  tos_agreed INTEGER NOT NULL,"
-	"  created_at INTEGER NOT NULL);"
+	" id INTEGER PRIMARY KEY,"
+	" status TEXT NOT NULL CHECK (status IN ('valid', 'deactivated', 'revoked')),"
+	" jwk TEXT NOT NULL,"
+	" thumbprint TEXT NOT NULL UNIQUE,"
+	" contact TEXT NOT NULL DEFAULT '[]',"
+	" tos_agreed INTEGER NOT NULL DEFAULT 0,"
+	" created_at INTEGER NOT NULL);"
 	"CREATE TABLE authz ("
-	"  id INTEGER PRIMARY KEY,"
-	"  account_id INTEGER NOT NULL REFERENCES accounts(id),"
-	"  identifier TEXT NOT NULL,"
-	"  wildcard INTEGER NOT NULL,"
-	"  status TEXT NOT NULL,"
-	"  expires INTEGER NOT NULL,"
-	"  created_at INTEGER NOT NULL);"
+	" id INTEGER PRIMARY KEY,"
+	" account_id INTEGER NOT NULL REFERENCES accounts(id),"
+	" identifier TEXT NOT NULL,"
+	" wildcard INTEGER NOT NULL,"
+	" status TEXT NOT NULL CHECK (status IN"
+	"  ('pending', 'valid', 'invalid', 'deactivated', 'revoked')),"
+	" expires INTEGER NOT NULL,"
+	" created_at INTEGER NOT NULL);"
 	"CREATE INDEX authz_reuse ON authz(account_id, identifier, wildcard, status, expires);"
 	"CREATE TABLE challenges ("
-	"  id INTEGER PRIMARY KEY,"
-	"  authz_id INTEGER NOT NULL REFERENCES authz(id),"
-	"  type TEXT NOT NULL,"
-	"  token TEXT NOT NULL,"
-	"  status TEXT NOT NULL,"
-	"  validated_at INTEGER NOT NULL DEFAULT 0,"
-	"  error TEXT,"
-	"  record TEXT);"
-	"CREATE INDEX challenges_authz ON challenges(authz_id);"
-	"CREATE INDEX challenges_processing ON challenges(status) WHERE status = 'processing';"
+	" id INTEGER PRIMARY KEY,"
+	" authz_id INTEGER NOT NULL REFERENCES authz(id),"
+	" type TEXT NOT NULL,"
+	" token TEXT NOT NULL,"
+	" status TEXT NOT NULL CHECK (status IN ('pending', 'processing', 'valid', 'invalid')),"
+	" validated_at INTEGER NOT NULL DEFAULT 0,"
+	" error TEXT,"
+	" record TEXT);"
+	"CREATE INDEX challenges_authz ON challenges(authz_id, status);"
+	"CREATE INDEX challenges_processing ON challenges(id) WHERE status = 'processing';"
 	"CREATE TABLE orders ("
-	"  id INTEGER PRIMARY KEY,"
-	"  account_id INTEGER NOT NULL REFERENCES accounts(id),"
-	"  status TEXT NOT NULL,"
-	"  expires INTEGER NOT NULL,"
-	"  created_at INTEGER NOT NULL,"
-	"  not_before INTEGER NOT NULL DEFAULT 0,"
-	"  not_after INTEGER NOT NULL DEFAULT 0,"
-	"  identifiers TEXT NOT NULL,"
-	"  error TEXT,"
-	"  cert_id INTEGER NOT NULL DEFAULT 0);"
+	" id INTEGER PRIMARY KEY,"
+	" account_id INTEGER NOT NULL REFERENCES accounts(id),"
+	" status TEXT NOT NULL CHECK (status IN ('pending', 'processing', 'valid', 'invalid')),"
+	" expires INTEGER NOT NULL,"
+	" created_at INTEGER NOT NULL,"
+	" not_before INTEGER NOT NULL DEFAULT 0,"
+	" not_after INTEGER NOT NULL DEFAULT 0,"
+	" identifiers TEXT NOT NULL," /* JSON array, in order */
+	" error TEXT,"
+	" cert_id INTEGER NOT NULL DEFAULT 0);"
 	"CREATE INDEX orders_account ON orders(account_id, id);"
 	"CREATE TABLE order_authz ("
-	"  order_id INTEGER NOT NULL REFERENCES orders(id),"
-	"  position INTEGER NOT NULL,"
-	"  authz_id INTEGER NOT NULL REFERENCES authz(id),"
-	"  PRIMARY KEY (order_id, position));"
+	" order_id INTEGER NOT NULL REFERENCES orders(id),"
+	" authz_id INTEGER NOT NULL REFERENCES authz(id),"
+	" position INTEGER NOT NULL,"
+	" PRIMARY KEY (order_id, position));"
 	"CREATE TABLE certificates ("
-	"  id INTEGER PRIMARY KEY,"
-	"  serial TEXT NOT NULL UNIQUE,"
-	"  order_id INTEGER NOT NULL UNIQUE REFERENCES orders(id),"
-	"  account_id INTEGER NOT NULL REFERENCES accounts(id),"
-	"  status TEXT NOT NULL,"
-	"  tbs BLOB NOT NULL,"
-	"  der BLOB,"
-	"  not_before INTEGER NOT NULL,"
-	"  not_after INTEGER NOT NULL,"
-	"  revoked_reason INTEGER NOT NULL DEFAULT -1,"
-	"  revoked_at INTEGER NOT NULL DEFAULT 0);"
-	"CREATE INDEX certificates_reserved ON certificates(status) WHERE status = 'reserved';"
-	"PRAGMA user_version = 1;";
+	" id INTEGER PRIMARY KEY,"
+	" serial TEXT NOT NULL UNIQUE,"
+	" order_id INTEGER NOT NULL UNIQUE REFERENCES orders(id),"
+	" account_id INTEGER NOT NULL REFERENCES accounts(id),"
+	" status TEXT NOT NULL CHECK (status IN ('reserved', 'issued', 'abandoned')),"
+	" tbs BLOB NOT NULL,"
+	" der BLOB,"
+	" not_before INTEGER NOT NULL,"
+	" not_after INTEGER NOT NULL,"
+	" revoked_reason INTEGER NOT NULL DEFAULT -1,"
+	" revoked_at INTEGER NOT NULL DEFAULT 0);"
+	"CREATE INDEX certificates_reserved ON certificates(id) WHERE status = 'reserved';";
+
+static const char *const migrations[] = {migration_1};
+#define SCHEMA_VERSION ((int)(sizeof(migrations) / sizeof(migrations[0])))
 
 struct conn {
 	sqlite3 *db;
 	sqlite3_stmt *st[N_STMT];
-	bool busy;
 };
 
 struct sa_sqlite {
-	struct sa base; /* first: struct sa * converts to struct sa_sqlite * */
+	struct sa base; /* first, so a struct sa * is a struct sa_sqlite * */
 	pthread_mutex_t lock;
-	pthread_cond_t freed;
-	struct conn conns[POOL];
+	pthread_cond_t returned;
+	struct conn conns[POOL_SIZE];
 	int n_conns;
+	struct conn *idle[POOL_SIZE];
+	int n_idle;
 };
 
-/* --- connections ----------------------------------------------------------------------- */
+/* --- pool and statement helpers -------------------------------------------------------- */
+
+/* The connection's cached statement, reset and unbound. */
+static sqlite3_stmt *
+stmt(struct conn *c, enum stmt i)
+{
+	sqlite3_reset(c->st[i]);
+	sqlite3_clear_bindings(c->st[i]);
+	return c->st[i];
+}
+
+/* Map an SQLite result (extended codes are on) to the project's errors. A unique key taken
+ * is the conflict the interface promises; a foreign key missing means the caller named a row
+ * that does not exist; NOT NULL and CHECK failures mean the caller passed an unusable
+ * value. */
+static int
+map_rc(int rc)
+{
+	switch (rc) {
+	case SQLITE_OK:
+	case SQLITE_ROW:
+	case SQLITE_DONE:
+		return DEED_OK;
+	case SQLITE_CONSTRAINT_UNIQUE:
+	case SQLITE_CONSTRAINT_PRIMARYKEY:
+		return DEED_ECONFLICT;
+	case SQLITE_CONSTRAINT_FOREIGNKEY:
+		return DEED_ENOTFOUND;
+	case SQLITE_CONSTRAINT_NOTNULL:
+	case SQLITE_CONSTRAINT_CHECK:
+		return DEED_EINVAL;
+	case SQLITE_NOMEM:
+		return DEED_ENOMEM;
+	}
+	return DEED_EDB;
+}
+
+/* Run a statement to completion. *first (may be NULL) gets column 0 of the first row, 0
+ * when there was none: the RETURNING value of a CAS that matched. */
+static int
+run(sqlite3_stmt *s, int64_t *first)
+{
+	int rc;
+
+	if (first != NULL)
+		*first = 0;
+	rc = sqlite3_step(s);
+	if (rc == SQLITE_ROW && first != NULL)
+		*first = sqlite3_column_int64(s, 0);
+	while (rc == SQLITE_ROW)
+		rc = sqlite3_step(s);
+	sqlite3_reset(s);
+	return map_rc(rc);
+}
 
 static struct conn *
 acquire(struct sa *sa)
 {
 	struct sa_sqlite *s = (struct sa_sqlite *)sa;
-	struct conn *c = NULL;
+	struct conn *c;
 
 	pthread_mutex_lock(&s->lock);
-	while (c == NULL) {
-		for (int i = 0; i < s->n_conns && c == NULL; i++)
-			if (!s->conns[i].busy)
-				c = &s->conns[i];
-		if (c == NULL)
-			pthread_cond_wait(&s->freed, &s->lock);
-	}
-	c->busy = true;
+	while (s->n_idle == 0)
+		pthread_cond_wait(&s->returned, &s->lock);
+	c = s->idle[--s->n_idle];
 	pthread_mutex_unlock(&s->lock);
 	return c;
 }
@@ -208,60 +302,33 @@ release(struct sa *sa, struct conn *c)
 {
 	struct sa_sqlite *s = (struct sa_sqlite *)sa;
 
+	/* A connection must go back clean: an open transaction would hold the write lock (or
+	 * pin an old WAL snapshot) for whoever takes it next. */
+	if (!sqlite3_get_autocommit(c->db))
+		run(stmt(c, S_ROLLBACK), NULL);
 	pthread_mutex_lock(&s->lock);
-	c->busy = false;
-	pthread_cond_signal(&s->freed);
+	s->idle[s->n_idle++] = c;
+	pthread_cond_signal(&s->returned);
 	pthread_mutex_unlock(&s->lock);
 }
 
-/* The cached statement, reset and unbound, ready for binding. NULL on failure. */
-static sqlite3_stmt *
-stmt(struct conn *c, enum stmt i)
+static int
+begin_write(struct conn *c)
 {
-	if (c->st[i] == NULL) {
-		if (sqlite3_prepare_v3(c->db, sql[i], -1, SQLITE_PREPARE_PERSISTENT, &c->st[i],
-				       NULL) != SQLITE_OK)
-			return NULL;
-	} else {
-		sqlite3_reset(c->st[i]);
-		sqlite3_clear_bindings(c->st[i]);
-	}
-	return c->st[i];
+	return run(stmt(c, S_BEGIN_WRITE), NULL);
 }
 
-/* Run a statement that returns no row (or ignore its rows). */
+/* A read transaction, so a record read with several statements comes from one snapshot. */
 static int
-exec_done(sqlite3_stmt *s)
+begin_read(struct conn *c)
 {
-	int rc;
-
-	if (s == NULL)
-		return DEED_EDB;
-	while ((rc = sqlite3_step(s)) == SQLITE_ROW)
-		;
-	sqlite3_reset(s);
-	if (rc == SQLITE_CONSTRAINT)
-		return DEED_ECONFLICT;
-	return rc == SQLITE_DONE ? DEED_OK : DEED_EDB;
-}
-
-static int
-begin(struct conn *c)
-{
-	return exec_done(stmt(c, S_BEGIN));
+	return run(stmt(c, S_BEGIN_READ), NULL);
 }
 
 static int
 commit(struct conn *c)
 {
-	return exec_done(stmt(c, S_COMMIT));
-}
-
-static void
-rollback(struct conn *c)
-{
-	if (!sqlite3_get_autocommit(c->db))
-		exec_done(stmt(c, S_ROLLBACK));
+	return run(stmt(c, S_COMMIT), NULL);
 }
 
 static void
@@ -273,43 +340,117 @@ bind_text(sqlite3_stmt *s, int i, const char *v)
 		sqlite3_bind_null(s, i);
 }
 
-static char *
-col_dup(sqlite3_stmt *s, int i)
-{
-	const unsigned char *t = sqlite3_column_text(s, i);
-
-	return t != NULL ? strdup((const char *)t) : NULL;
-}
-
-static int
-status_from(const char *(*name)(int), const unsigned char *text, int n)
-{
-	for (int i = 0; i < n; i++)
-		if (text != NULL && strcmp(name(i), (const char *)text) == 0)
-			return i;
-	return 0;
-}
-
-static const char *acct_name(int s) { return sa_acct_status_str((enum sa_acct_status)s); }
-static const char *order_name(int s) { return sa_order_status_str((enum sa_order_status)s); }
-static const char *authz_name(int s) { return sa_authz_status_str((enum sa_authz_status)s); }
-static const char *chall_name(int s) { return sa_chall_status_str((enum sa_chall_status)s); }
-
-/* Distinguish "no such row" from "row in another state" after a CAS changed nothing. */
+/* After a CAS changed no row: DEED_ENOTFOUND if the row does not exist, else the stored
+ * status was not the expected one. Rows are never deleted, so the answer cannot go stale. */
 static int
 missing_or_conflict(struct conn *c, enum stmt exists, int64_t id)
 {
 	sqlite3_stmt *s = stmt(c, exists);
 	int rc;
 
-	if (s == NULL)
-		return DEED_EDB;
 	sqlite3_bind_int64(s, 1, id);
 	rc = sqlite3_step(s);
 	sqlite3_reset(s);
 	if (rc == SQLITE_ROW)
 		return DEED_ECONFLICT;
-	return rc == SQLITE_DONE ? DEED_ENOTFOUND : DEED_EDB;
+	return rc == SQLITE_DONE ? DEED_ENOTFOUND : map_rc(rc);
+}
+
+/* Run a single-row CAS statement and tell what its failure to change a row means. */
+static int
+run_cas(struct conn *c, sqlite3_stmt *s, enum stmt exists, int64_t id)
+{
+	int rc = run(s, NULL);
+
+	if (rc == DEED_OK && sqlite3_changes(c->db) != 1)
+		rc = missing_or_conflict(c, exists, id);
+	return rc;
+}
+
+static int
+col_dup(sqlite3_stmt *s, int col, char **out)
+{
+	const unsigned char *t;
+
+	*out = NULL;
+	if (sqlite3_column_type(s, col) == SQLITE_NULL)
+		return DEED_OK;
+	/* Not NULL yet no text: SQLite failed to convert the value for want of memory. */
+	if ((t = sqlite3_column_text(s, col)) == NULL)
+		return DEED_ENOMEM;
+	return (*out = strdup((const char *)t)) != NULL ? DEED_OK : DEED_ENOMEM;
+}
+
+/* Copy a text column into a fixed buffer; a value that does not fit is a corrupt row, not
+ * something to truncate silently. */
+static int
+col_copy(sqlite3_stmt *s, int col, char *buf, size_t size)
+{
+	const unsigned char *t = sqlite3_column_text(s, col);
+	size_t n;
+
+	if (t == NULL || (n = (size_t)sqlite3_column_bytes(s, col)) >= size)
+		return DEED_EDB;
+	memcpy(buf, t, n + 1);
+	return DEED_OK;
+}
+
+static int
+col_blob(sqlite3_stmt *s, int col, uint8_t **out, size_t *len)
+{
+	const void *b = sqlite3_column_blob(s, col);
+	int n = sqlite3_column_bytes(s, col);
+
+	*out = NULL;
+	*len = 0;
+	if (b == NULL || n <= 0)
+		return DEED_OK;
+	if ((*out = malloc((size_t)n)) == NULL)
+		return DEED_ENOMEM;
+	memcpy(*out, b, (size_t)n);
+	*len = (size_t)n;
+	return DEED_OK;
+}
+
+static const char *const cert_names[] = {"reserved", "issued", "abandoned"};
+
+static const char *acct_name(int i) { return sa_acct_status_str((enum sa_acct_status)i); }
+static const char *order_name(int i) { return sa_order_status_str((enum sa_order_status)i); }
+static const char *authz_name(int i) { return sa_authz_status_str((enum sa_authz_status)i); }
+static const char *chall_name(int i) { return sa_chall_status_str((enum sa_chall_status)i); }
+static const char *cert_name(int i) { return cert_names[i]; }
+
+/* Parse a stored status. Text we do not know is a corrupt row: reading it as the first
+ * status ("valid" for accounts) would grant what nobody granted. */
+static int
+col_status(sqlite3_stmt *s, int col, const char *(*name)(int), int n, int *out)
+{
+	const char *t = (const char *)sqlite3_column_text(s, col);
+
+	for (int i = 0; t != NULL && i < n; i++) {
+		if (strcmp(t, name(i)) == 0) {
+			*out = i;
+			return DEED_OK;
+		}
+	}
+	return DEED_EDB;
+}
+
+/* Run a "SELECT id ... LIMIT ?1" statement into ids. */
+static int
+list_ids(struct sa *sa, enum stmt which, int64_t *ids, size_t max, size_t *n)
+{
+	struct conn *c = acquire(sa);
+	sqlite3_stmt *s = stmt(c, which);
+	int step;
+
+	*n = 0;
+	sqlite3_bind_int64(s, 1, max > INT64_MAX ? INT64_MAX : (int64_t)max);
+	while ((step = sqlite3_step(s)) == SQLITE_ROW && *n < max)
+		ids[(*n)++] = sqlite3_column_int64(s, 0);
+	sqlite3_reset(s);
+	release(sa, c);
+	return map_rc(step);
 }
 
 /* --- accounts -------------------------------------------------------------------------- */
@@ -317,20 +458,19 @@ missing_or_conflict(struct conn *c, enum stmt exists, int64_t id)
 static int
 read_account(sqlite3_stmt *s, struct sa_account *a)
 {
-	memset(a, 0, sizeof(*a));
+	int st, rc;
+
 	a->id = sqlite3_column_int64(s, 0);
-	a->status = (enum sa_acct_status)status_from(acct_name, sqlite3_column_text(s, 1), 3);
-	a->jwk_json = col_dup(s, 2);
-	snprintf(a->thumbprint, sizeof(a->thumbprint), "%s",
-		 (const char *)sqlite3_column_text(s, 3));
-	a->contact_json = col_dup(s, 4);
+	if ((rc = col_status(s, 1, acct_name, SA_ACCT_REVOKED + 1, &st)) != DEED_OK)
+		return rc;
+	a->status = (enum sa_acct_status)st;
+	if ((rc = col_dup(s, 2, &a->jwk_json)) != DEED_OK ||
+	    (rc = col_copy(s, 3, a->thumbprint, sizeof(a->thumbprint))) != DEED_OK ||
+	    (rc = col_dup(s, 4, &a->contact_json)) != DEED_OK)
+		return rc;
 	a->tos_agreed = sqlite3_column_int(s, 5) != 0;
 	a->created_at = sqlite3_column_int64(s, 6);
-	if (a->jwk_json == NULL || a->contact_json == NULL) {
-		sa_account_cleanup(a);
-		return DEED_ENOMEM;
-	}
-	return DEED_OK;
+	return a->jwk_json != NULL && a->contact_json != NULL ? DEED_OK : DEED_EDB;
 }
 
 static int
@@ -339,11 +479,9 @@ account_query(struct sa *sa, enum stmt which, int64_t id, const char *thumb,
 {
 	struct conn *c = acquire(sa);
 	sqlite3_stmt *s = stmt(c, which);
-	int rc = DEED_EDB, step;
+	int rc, step;
 
 	memset(out, 0, sizeof(*out));
-	if (s == NULL)
-		goto out;
 	if (thumb != NULL)
 		bind_text(s, 1, thumb);
 	else
@@ -351,32 +489,34 @@ account_query(struct sa *sa, enum stmt which, int64_t id, const char *thumb,
 	step = sqlite3_step(s);
 	if (step == SQLITE_ROW)
 		rc = read_account(s, out);
-	else if (step == SQLITE_DONE)
-		rc = DEED_ENOTFOUND;
+	else
+		rc = step == SQLITE_DONE ? DEED_ENOTFOUND : map_rc(step);
 	sqlite3_reset(s);
-out:
 	release(sa, c);
+	if (rc != DEED_OK)
+		sa_account_cleanup(out);
 	return rc;
 }
 
 static int
 account_create(struct sa *sa, struct sa_account *a)
 {
-	struct conn *c = acquire(sa);
-	sqlite3_stmt *s = stmt(c, S_ACCT_INSERT);
-	int rc = DEED_EDB;
+	struct conn *c;
+	sqlite3_stmt *s;
+	int rc;
 
-	if (s != NULL) {
-		bind_text(s, 1, sa_acct_status_str(a->status));
-		bind_text(s, 2, a->jwk_json);
-		bind_text(s, 3, a->thumbprint);
-		bind_text(s, 4, a->contact_json != NULL ? a->contact_json : "[]");
-		sqlite3_bind_int(s, 5, a->tos_agreed);
-		sqlite3_bind_int64(s, 6, a->created_at);
-		rc = exec_done(s);
-		if (rc == DEED_OK)
-			a->id = sqlite3_last_insert_rowid(c->db);
-	}
+	if (a->jwk_json == NULL || a->thumbprint[0] == '\0')
+		return DEED_EINVAL;
+	c = acquire(sa);
+	s = stmt(c, S_ACCT_INSERT);
+	bind_text(s, 1, acct_name(a->status));
+	bind_text(s, 2, a->jwk_json);
+	bind_text(s, 3, a->thumbprint);
+	bind_text(s, 4, a->contact_json != NULL ? a->contact_json : "[]");
+	sqlite3_bind_int(s, 5, a->tos_agreed);
+	sqlite3_bind_int64(s, 6, a->created_at);
+	if ((rc = run(s, NULL)) == DEED_OK)
+		a->id = sqlite3_last_insert_rowid(c->db);
 	release(sa, c);
 	return rc;
 }
@@ -390,6 +530,10 @@ account_get(struct sa *sa, int64_t id, struct sa_account *out)
 static int
 account_get_by_thumbprint(struct sa *sa, const char *thumbprint, struct sa_account *out)
 {
+	if (thumbprint == NULL) {
+		memset(out, 0, sizeof(*out));
+		return DEED_ENOTFOUND;
+	}
 	return account_query(sa, S_ACCT_BY_THUMB, 0, thumbprint, out);
 }
 
@@ -398,15 +542,13 @@ account_update_contact(struct sa *sa, int64_t id, const char *contact_json)
 {
 	struct conn *c = acquire(sa);
 	sqlite3_stmt *s = stmt(c, S_ACCT_CONTACT);
-	int rc = DEED_EDB;
+	int rc;
 
-	if (s != NULL) {
-		bind_text(s, 1, contact_json);
-		sqlite3_bind_int64(s, 2, id);
-		rc = exec_done(s);
-		if (rc == DEED_OK && sqlite3_changes(c->db) != 1)
-			rc = DEED_ENOTFOUND;
-	}
+	bind_text(s, 1, contact_json != NULL ? contact_json : "[]");
+	sqlite3_bind_int64(s, 2, id);
+	rc = run(s, NULL);
+	if (rc == DEED_OK && sqlite3_changes(c->db) != 1)
+		rc = DEED_ENOTFOUND;
 	release(sa, c);
 	return rc;
 }
@@ -416,16 +558,12 @@ account_cas_status(struct sa *sa, int64_t id, enum sa_acct_status from, enum sa_
 {
 	struct conn *c = acquire(sa);
 	sqlite3_stmt *s = stmt(c, S_ACCT_CAS);
-	int rc = DEED_EDB;
+	int rc;
 
-	if (s != NULL) {
-		bind_text(s, 1, sa_acct_status_str(to));
-		sqlite3_bind_int64(s, 2, id);
-		bind_text(s, 3, sa_acct_status_str(from));
-		rc = exec_done(s);
-		if (rc == DEED_OK && sqlite3_changes(c->db) != 1)
-			rc = missing_or_conflict(c, S_ACCT_EXISTS, id);
-	}
+	bind_text(s, 1, acct_name(to));
+	sqlite3_bind_int64(s, 2, id);
+	bind_text(s, 3, acct_name(from));
+	rc = run_cas(c, s, S_ACCT_EXISTS, id);
 	release(sa, c);
 	return rc;
 }
@@ -434,76 +572,107 @@ static int
 account_change_key(struct sa *sa, int64_t id, const char *old_thumbprint,
 		   const char *new_jwk_json, const char *new_thumbprint, int64_t *owner)
 {
-	struct conn *c = acquire(sa);
+	struct conn *c;
 	sqlite3_stmt *s;
 	int rc;
 
 	*owner = 0;
-	if ((rc = begin(c)) != DEED_OK)
+	if (old_thumbprint == NULL || new_jwk_json == NULL || new_thumbprint == NULL ||
+	    *new_thumbprint == '\0')
+		return DEED_EINVAL;
+	c = acquire(sa);
+	if ((rc = begin_write(c)) != DEED_OK)
 		goto out;
-	if ((s = stmt(c, S_ACCT_BY_THUMB)) == NULL) {
-		rc = DEED_EDB;
-		goto out;
-	}
+	/* RFC 8555 §7.3.5: a key already bound to an account cannot be rolled over to; the
+	 * caller reports that account's URL. */
+	s = stmt(c, S_ACCT_OWNER);
 	bind_text(s, 1, new_thumbprint);
-	if (sqlite3_step(s) == SQLITE_ROW) {
-		*owner = sqlite3_column_int64(s, 0);
-		sqlite3_reset(s);
+	if ((rc = run(s, owner)) != DEED_OK)
+		goto out;
+	if (*owner != 0) {
 		rc = DEED_ECONFLICT;
 		goto out;
 	}
-	sqlite3_reset(s);
-	if ((s = stmt(c, S_ACCT_SETKEY)) == NULL) {
-		rc = DEED_EDB;
-		goto out;
-	}
+	s = stmt(c, S_ACCT_SETKEY);
 	bind_text(s, 1, new_jwk_json);
 	bind_text(s, 2, new_thumbprint);
 	sqlite3_bind_int64(s, 3, id);
 	bind_text(s, 4, old_thumbprint);
-	if ((rc = exec_done(s)) != DEED_OK)
+	if ((rc = run_cas(c, s, S_ACCT_EXISTS, id)) != DEED_OK)
 		goto out;
-	if (sqlite3_changes(c->db) != 1) {
-		rc = missing_or_conflict(c, S_ACCT_EXISTS, id);
-		goto out;
-	}
 	rc = commit(c);
 out:
-	if (rc != DEED_OK)
-		rollback(c);
-	release(sa, c);
+	release(sa, c); /* rolls back anything left open */
 	return rc;
 }
 
-/* --- orders and authorizations --------------------------------------------------------- */
+/* --- orders ---------------------------------------------------------------------------- */
 
+/* The identifiers as a JSON array of strings: readable with the sqlite3 shell, and split
+ * again by SQLite's json_each. */
+static char *
+names_to_json(char *const *names, size_t n)
+{
+	static const char hex[] = "0123456789abcdef";
+	size_t len = 3;
+	char *out, *p;
+
+	for (size_t i = 0; i < n; i++)
+		len += 6 * strlen(names[i]) + 3;
+	if ((out = malloc(len)) == NULL)
+		return NULL;
+	p = out;
+	*p++ = '[';
+	for (size_t i = 0; i < n; i++) {
+		if (i > 0)
+			*p++ = ',';
+		*p++ = '"';
+		for (const unsigned char *q = (const unsigned char *)names[i]; *q != '\0'; q++) {
+			if (*q == '"' || *q == '\\') {
+				*p++ = '\\';
+				*p++ = (char)*q;
+			} else if (*q < 0x20) {
+				memcpy(p, "\\u00", 4);
+				p[4] = hex[*q >> 4];
+				p[5] = hex[*q & 0xf];
+				p += 6;
+			} else {
+				*p++ = (char)*q;
+			}
+		}
+		*p++ = '"';
+	}
+	*p++ = ']';
+	*p = '\0';
+	return out;
+}
+
+/* Insert a new authorization and its challenges, filling in their ids. */
 static int
-insert_authz(struct conn *c, struct sa_authz *a)
+insert_authz(struct conn *c, int64_t account_id, struct sa_authz *a)
 {
 	sqlite3_stmt *s = stmt(c, S_AUTHZ_INSERT);
 	int rc;
 
-	if (s == NULL)
-		return DEED_EDB;
-	sqlite3_bind_int64(s, 1, a->account_id);
+	sqlite3_bind_int64(s, 1, account_id);
 	bind_text(s, 2, a->identifier);
 	sqlite3_bind_int(s, 3, a->wildcard);
-	bind_text(s, 4, sa_authz_status_str(a->status));
+	bind_text(s, 4, authz_name(a->status));
 	sqlite3_bind_int64(s, 5, a->expires);
 	sqlite3_bind_int64(s, 6, a->created_at);
-	if ((rc = exec_done(s)) != DEED_OK)
+	if ((rc = run(s, NULL)) != DEED_OK)
 		return rc;
 	a->id = sqlite3_last_insert_rowid(c->db);
+	a->account_id = account_id;
 	for (size_t i = 0; i < a->n_challs; i++) {
 		struct sa_chall *ch = &a->challs[i];
 
-		if ((s = stmt(c, S_CHALL_INSERT)) == NULL)
-			return DEED_EDB;
+		s = stmt(c, S_CHALL_INSERT);
 		sqlite3_bind_int64(s, 1, a->id);
 		bind_text(s, 2, ch->type);
 		bind_text(s, 3, ch->token);
-		bind_text(s, 4, sa_chall_status_str(ch->status));
-		if ((rc = exec_done(s)) != DEED_OK)
+		bind_text(s, 4, chall_name(ch->status));
+		if ((rc = run(s, NULL)) != DEED_OK)
 			return rc;
 		ch->id = sqlite3_last_insert_rowid(c->db);
 		ch->authz_id = a->id;
@@ -511,173 +680,193 @@ insert_authz(struct conn *c, struct sa_authz *a)
 	return DEED_OK;
 }
 
-static char *
-join_names(char *const *names, size_t n)
+/* A reused authorization must exist and be the same account's: linking another account's
+ * authorization would let it skip validation. */
+static int
+check_reused_authz(struct conn *c, int64_t account_id, int64_t authz_id)
 {
-	size_t len = 1;
-	char *out, *p;
+	sqlite3_stmt *s = stmt(c, S_AUTHZ_OWNED);
+	int64_t one;
+	int rc;
 
-	for (size_t i = 0; i < n; i++)
-		len += strlen(names[i]) + 1;
-	if ((out = malloc(len)) == NULL)
-		return NULL;
-	p = out;
-	for (size_t i = 0; i < n; i++) {
-		size_t l = strlen(names[i]);
+	sqlite3_bind_int64(s, 1, authz_id);
+	sqlite3_bind_int64(s, 2, account_id);
+	if ((rc = run(s, &one)) != DEED_OK)
+		return rc;
+	return one == 1 ? DEED_OK : DEED_ENOTFOUND;
+}
 
-		memcpy(p, names[i], l);
-		p += l;
-		*p++ = '\n';
+static int
+insert_order(struct conn *c, struct sa_order *o, const char *idents_json)
+{
+	sqlite3_stmt *s = stmt(c, S_ORDER_INSERT);
+	int rc;
+
+	sqlite3_bind_int64(s, 1, o->account_id);
+	bind_text(s, 2, order_name(o->status));
+	sqlite3_bind_int64(s, 3, o->expires);
+	sqlite3_bind_int64(s, 4, o->created_at);
+	sqlite3_bind_int64(s, 5, o->not_before);
+	sqlite3_bind_int64(s, 6, o->not_after);
+	bind_text(s, 7, idents_json);
+	if ((rc = run(s, NULL)) != DEED_OK)
+		return rc;
+	o->id = sqlite3_last_insert_rowid(c->db);
+	for (size_t i = 0; i < o->n_identifiers; i++) {
+		s = stmt(c, S_ORDER_AUTHZ_INSERT);
+		sqlite3_bind_int64(s, 1, o->id);
+		sqlite3_bind_int64(s, 2, (int64_t)i);
+		sqlite3_bind_int64(s, 3, o->authz_ids[i]);
+		if ((rc = run(s, NULL)) != DEED_OK)
+			return rc;
 	}
-	*p = '\0';
-	return out;
+	return DEED_OK;
 }
 
 static int
 order_create(struct sa *sa, struct sa_order *o, struct sa_authz *authz)
 {
-	struct conn *c = acquire(sa);
-	sqlite3_stmt *s;
-	char *idents = join_names(o->identifiers, o->n_identifiers);
-	int rc;
+	struct conn *c = NULL;
+	char *idents = NULL;
+	bool *created = NULL;
+	size_t n = o->n_identifiers;
+	int rc = DEED_ENOMEM;
 
 	free(o->authz_ids);
+	o->authz_ids = NULL;
 	o->n_authz = 0;
-	if (idents == NULL ||
-	    (o->authz_ids = calloc(o->n_identifiers + 1, sizeof(int64_t))) == NULL) {
-		rc = DEED_ENOMEM;
+	o->id = 0;
+	if ((idents = names_to_json(o->identifiers, n)) == NULL ||
+	    (o->authz_ids = calloc(n + 1, sizeof(*o->authz_ids))) == NULL ||
+	    (created = calloc(n + 1, sizeof(*created))) == NULL)
 		goto out;
-	}
-	if ((rc = begin(c)) != DEED_OK)
+	c = acquire(sa);
+	if ((rc = begin_write(c)) != DEED_OK)
 		goto out;
-	for (size_t i = 0; i < o->n_identifiers; i++) {
-		if (authz[i].id == 0 && (rc = insert_authz(c, &authz[i])) != DEED_OK)
+	for (size_t i = 0; i < n; i++) {
+		if (authz[i].id != 0) {
+			rc = check_reused_authz(c, o->account_id, authz[i].id);
+		} else {
+			rc = insert_authz(c, o->account_id, &authz[i]);
+			created[i] = true;
+		}
+		if (rc != DEED_OK)
 			goto out;
 		o->authz_ids[i] = authz[i].id;
 	}
-	if ((s = stmt(c, S_ORDER_INSERT)) == NULL) {
-		rc = DEED_EDB;
+	if ((rc = insert_order(c, o, idents)) != DEED_OK)
 		goto out;
-	}
-	sqlite3_bind_int64(s, 1, o->account_id);
-	bind_text(s, 2, sa_order_status_str(o->status));
-	sqlite3_bind_int64(s, 3, o->expires);
-	sqlite3_bind_int64(s, 4, o->created_at);
-	sqlite3_bind_int64(s, 5, o->not_before);
-	sqlite3_bind_int64(s, 6, o->not_after);
-	bind_text(s, 7, idents);
-	if ((rc = exec_done(s)) != DEED_OK)
-		goto out;
-	o->id = sqlite3_last_insert_rowid(c->db);
-	for (size_t i = 0; i < o->n_identifiers; i++) {
-		if ((s = stmt(c, S_ORDER_AUTHZ_INSERT)) == NULL) {
-			rc = DEED_EDB;
-			goto out;
-		}
-		sqlite3_bind_int64(s, 1, o->id);
-		sqlite3_bind_int64(s, 2, (int64_t)i);
-		sqlite3_bind_int64(s, 3, o->authz_ids[i]);
-		if ((rc = exec_done(s)) != DEED_OK)
-			goto out;
-	}
-	o->n_authz = o->n_identifiers;
+	o->n_authz = n;
 	rc = commit(c);
 out:
+	if (c != NULL)
+		release(sa, c);
 	if (rc != DEED_OK) {
-		rollback(c);
+		/* The transaction rolled back: ids handed out inside it name nothing, and a
+		 * caller retrying must not take them for authorizations to reuse. */
+		for (size_t i = 0; created != NULL && i < n; i++) {
+			if (!created[i])
+				continue;
+			authz[i].id = 0;
+			for (size_t j = 0; j < authz[i].n_challs; j++)
+				authz[i].challs[j].id = authz[i].challs[j].authz_id = 0;
+		}
+		free(o->authz_ids);
+		o->authz_ids = NULL;
+		o->n_authz = 0;
 		o->id = 0;
 	}
+	free(created);
 	free(idents);
-	release(sa, c);
 	return rc;
 }
 
+/* The order's row; *n gets its number of identifiers. */
 static int
-split_names(const char *text, struct sa_order *o)
+read_order_row(sqlite3_stmt *s, struct sa_order *o, size_t *n)
 {
-	size_t n = 0;
-	const char *p;
+	int st, rc, count;
 
-	for (p = text; *p != '\0'; p++)
-		n += *p == '\n';
-	if ((o->identifiers = calloc(n + 1, sizeof(char *))) == NULL)
+	o->id = sqlite3_column_int64(s, 0);
+	o->account_id = sqlite3_column_int64(s, 1);
+	if ((rc = col_status(s, 2, order_name, SA_ORDER_INVALID + 1, &st)) != DEED_OK)
+		return rc;
+	o->status = (enum sa_order_status)st;
+	o->expires = sqlite3_column_int64(s, 3);
+	o->created_at = sqlite3_column_int64(s, 4);
+	o->not_before = sqlite3_column_int64(s, 5);
+	o->not_after = sqlite3_column_int64(s, 6);
+	count = sqlite3_column_int(s, 7);
+	o->cert_id = sqlite3_column_int64(s, 9);
+	if ((rc = col_dup(s, 8, &o->error_json)) != DEED_OK)
+		return rc;
+	if (count < 0)
+		return DEED_EDB;
+	*n = (size_t)count;
+	/* +1: calloc(0) may return NULL, which would read as out of memory. */
+	if ((o->identifiers = calloc(*n + 1, sizeof(*o->identifiers))) == NULL ||
+	    (o->authz_ids = calloc(*n + 1, sizeof(*o->authz_ids))) == NULL)
 		return DEED_ENOMEM;
-	for (p = text; *p != '\0';) {
-		const char *nl = strchr(p, '\n');
-		size_t len = nl != NULL ? (size_t)(nl - p) : strlen(p);
-
-		if ((o->identifiers[o->n_identifiers] = strndup(p, len)) == NULL)
-			return DEED_ENOMEM;
-		o->n_identifiers++;
-		p += len + (nl != NULL);
-	}
 	return DEED_OK;
+}
+
+/* Identifiers and authorization ids, both in position order; each list must have exactly
+ * one entry per identifier or the order is corrupt. */
+static int
+read_order_lists(struct conn *c, struct sa_order *o, size_t want)
+{
+	sqlite3_stmt *s = stmt(c, S_ORDER_IDENTS);
+	int step, rc = DEED_OK;
+
+	sqlite3_bind_int64(s, 1, o->id);
+	while (rc == DEED_OK && (step = sqlite3_step(s)) == SQLITE_ROW) {
+		if (o->n_identifiers == want)
+			rc = DEED_EDB;
+		else if ((rc = col_dup(s, 0, &o->identifiers[o->n_identifiers])) == DEED_OK &&
+			 o->identifiers[o->n_identifiers] != NULL)
+			o->n_identifiers++;
+		else if (rc == DEED_OK)
+			rc = DEED_EDB;
+	}
+	sqlite3_reset(s);
+	if (rc != DEED_OK || (rc = map_rc(step)) != DEED_OK)
+		return rc;
+	s = stmt(c, S_ORDER_AUTHZ_IDS);
+	sqlite3_bind_int64(s, 1, o->id);
+	while ((step = sqlite3_step(s)) == SQLITE_ROW && o->n_authz < want)
+		o->authz_ids[o->n_authz++] = sqlite3_column_int64(s, 0);
+	sqlite3_reset(s);
+	if ((rc = map_rc(step)) != DEED_OK)
+		return rc;
+	return o->n_identifiers == want && o->n_authz == want ? DEED_OK : DEED_EDB;
 }
 
 static int
 order_get(struct sa *sa, int64_t id, struct sa_order *o)
 {
 	struct conn *c = acquire(sa);
-	sqlite3_stmt *s = stmt(c, S_ORDER_GET);
-	int rc = DEED_EDB, step;
+	sqlite3_stmt *s;
+	size_t n = 0;
+	int rc, step;
 
 	memset(o, 0, sizeof(*o));
-	if (s == NULL)
+	if ((rc = begin_read(c)) != DEED_OK)
 		goto out;
+	s = stmt(c, S_ORDER_GET);
 	sqlite3_bind_int64(s, 1, id);
 	step = sqlite3_step(s);
-	if (step != SQLITE_ROW) {
-		rc = step == SQLITE_DONE ? DEED_ENOTFOUND : DEED_EDB;
-		sqlite3_reset(s);
-		goto out;
-	}
-	o->id = sqlite3_column_int64(s, 0);
-	o->account_id = sqlite3_column_int64(s, 1);
-	o->status = (enum sa_order_status)status_from(order_name, sqlite3_column_text(s, 2), 4);
-	o->expires = sqlite3_column_int64(s, 3);
-	o->created_at = sqlite3_column_int64(s, 4);
-	o->not_before = sqlite3_column_int64(s, 5);
-	o->not_after = sqlite3_column_int64(s, 6);
-	rc = split_names((const char *)sqlite3_column_text(s, 7), o);
-	o->error_json = col_dup(s, 8);
-	o->cert_id = sqlite3_column_int64(s, 9);
+	if (step == SQLITE_ROW)
+		rc = read_order_row(s, o, &n);
+	else
+		rc = step == SQLITE_DONE ? DEED_ENOTFOUND : map_rc(step);
 	sqlite3_reset(s);
-	if (rc != DEED_OK)
+	if (rc != DEED_OK || (rc = read_order_lists(c, o, n)) != DEED_OK)
 		goto out;
-	if ((o->authz_ids = calloc(o->n_identifiers + 1, sizeof(int64_t))) == NULL ||
-	    (s = stmt(c, S_ORDER_AUTHZ_IDS)) == NULL) {
-		rc = o->authz_ids == NULL ? DEED_ENOMEM : DEED_EDB;
-		goto out;
-	}
-	sqlite3_bind_int64(s, 1, id);
-	while ((step = sqlite3_step(s)) == SQLITE_ROW && o->n_authz < o->n_identifiers)
-		o->authz_ids[o->n_authz++] = sqlite3_column_int64(s, 0);
-	sqlite3_reset(s);
-	rc = DEED_OK;
+	rc = commit(c);
 out:
+	release(sa, c);
 	if (rc != DEED_OK)
 		sa_order_cleanup(o);
-	release(sa, c);
-	return rc;
-}
-
-/* Run a "SELECT id ... LIMIT ?" statement. */
-static int
-list_ids(struct sa *sa, enum stmt which, int64_t *ids, size_t max, size_t *n)
-{
-	struct conn *c = acquire(sa);
-	sqlite3_stmt *s = stmt(c, which);
-	int rc = DEED_EDB, step;
-
-	*n = 0;
-	if (s != NULL) {
-		sqlite3_bind_int64(s, 1, (int64_t)max);
-		while ((step = sqlite3_step(s)) == SQLITE_ROW && *n < max)
-			ids[(*n)++] = sqlite3_column_int64(s, 0);
-		rc = step == SQLITE_ROW || step == SQLITE_DONE ? DEED_OK : DEED_EDB;
-		sqlite3_reset(s);
-	}
-	release(sa, c);
 	return rc;
 }
 
@@ -685,25 +874,21 @@ static int
 order_list(struct sa *sa, int64_t account_id, int64_t before, int64_t *ids, size_t max,
 	   size_t *n)
 {
-	/* Parameters: ?1 and ?2 the cursor ("before", 0 = from the newest), ?3 the page size,
-	 * ?4 the account. */
 	struct conn *c = acquire(sa);
 	sqlite3_stmt *s = stmt(c, S_ORDER_LIST);
-	int rc = DEED_EDB, step;
+	int step;
 
 	*n = 0;
-	if (s != NULL) {
-		sqlite3_bind_int64(s, 1, before);
-		sqlite3_bind_int64(s, 2, before);
-		sqlite3_bind_int64(s, 3, (int64_t)max);
-		sqlite3_bind_int64(s, 4, account_id);
-		while ((step = sqlite3_step(s)) == SQLITE_ROW && *n < max)
-			ids[(*n)++] = sqlite3_column_int64(s, 0);
-		rc = step == SQLITE_ROW || step == SQLITE_DONE ? DEED_OK : DEED_EDB;
-		sqlite3_reset(s);
-	}
+	sqlite3_bind_int64(s, 1, account_id);
+	/* "id < before" with before = INT64_MAX for the first page keeps one index range
+	 * scan for every page. */
+	sqlite3_bind_int64(s, 2, before > 0 ? before : INT64_MAX);
+	sqlite3_bind_int64(s, 3, max > INT64_MAX ? INT64_MAX : (int64_t)max);
+	while ((step = sqlite3_step(s)) == SQLITE_ROW && *n < max)
+		ids[(*n)++] = sqlite3_column_int64(s, 0);
+	sqlite3_reset(s);
 	release(sa, c);
-	return rc;
+	return map_rc(step);
 }
 
 static int
@@ -712,87 +897,108 @@ order_cas_status(struct sa *sa, int64_t id, enum sa_order_status from, enum sa_o
 {
 	struct conn *c = acquire(sa);
 	sqlite3_stmt *s = stmt(c, S_ORDER_CAS);
-	int rc = DEED_EDB;
+	int rc;
 
-	if (s != NULL) {
-		bind_text(s, 1, sa_order_status_str(to));
-		bind_text(s, 2, error_json);
-		sqlite3_bind_int64(s, 3, id);
-		bind_text(s, 4, sa_order_status_str(from));
-		rc = exec_done(s);
-		if (rc == DEED_OK && sqlite3_changes(c->db) != 1)
-			rc = missing_or_conflict(c, S_ORDER_EXISTS, id);
-	}
+	bind_text(s, 1, order_name(to));
+	bind_text(s, 2, error_json);
+	sqlite3_bind_int64(s, 3, id);
+	bind_text(s, 4, order_name(from));
+	rc = run_cas(c, s, S_ORDER_EXISTS, id);
 	release(sa, c);
 	return rc;
 }
 
+/* --- authorizations -------------------------------------------------------------------- */
+
 static int
 read_chall(sqlite3_stmt *s, struct sa_chall *ch)
 {
+	int st, rc;
+
 	memset(ch, 0, sizeof(*ch));
 	ch->id = sqlite3_column_int64(s, 0);
 	ch->authz_id = sqlite3_column_int64(s, 1);
-	snprintf(ch->type, sizeof(ch->type), "%s", (const char *)sqlite3_column_text(s, 2));
-	snprintf(ch->token, sizeof(ch->token), "%s", (const char *)sqlite3_column_text(s, 3));
-	ch->status = (enum sa_chall_status)status_from(chall_name, sqlite3_column_text(s, 4), 4);
+	if ((rc = col_copy(s, 2, ch->type, sizeof(ch->type))) != DEED_OK ||
+	    (rc = col_copy(s, 3, ch->token, sizeof(ch->token))) != DEED_OK ||
+	    (rc = col_status(s, 4, chall_name, SA_CHALL_INVALID + 1, &st)) != DEED_OK)
+		return rc;
+	ch->status = (enum sa_chall_status)st;
 	ch->validated_at = sqlite3_column_int64(s, 5);
-	ch->error_json = col_dup(s, 6);
-	ch->record_json = col_dup(s, 7);
+	if ((rc = col_dup(s, 6, &ch->error_json)) != DEED_OK ||
+	    (rc = col_dup(s, 7, &ch->record_json)) != DEED_OK)
+		return rc;
 	return DEED_OK;
+}
+
+static int
+read_authz_row(sqlite3_stmt *s, struct sa_authz *a)
+{
+	int st, rc;
+
+	a->id = sqlite3_column_int64(s, 0);
+	a->account_id = sqlite3_column_int64(s, 1);
+	if ((rc = col_copy(s, 2, a->identifier, sizeof(a->identifier))) != DEED_OK ||
+	    (rc = col_status(s, 4, authz_name, SA_AUTHZ_REVOKED + 1, &st)) != DEED_OK)
+		return rc;
+	a->wildcard = sqlite3_column_int(s, 3) != 0;
+	a->status = (enum sa_authz_status)st;
+	a->expires = sqlite3_column_int64(s, 5);
+	a->created_at = sqlite3_column_int64(s, 6);
+	return DEED_OK;
+}
+
+static int
+read_challs(struct conn *c, struct sa_authz *a)
+{
+	sqlite3_stmt *s = stmt(c, S_CHALL_OF_AUTHZ);
+	size_t cap = 0;
+	int step, rc = DEED_OK;
+
+	sqlite3_bind_int64(s, 1, a->id);
+	while (rc == DEED_OK && (step = sqlite3_step(s)) == SQLITE_ROW) {
+		if (a->n_challs == cap) {
+			size_t ncap = cap != 0 ? cap * 2 : 4;
+			struct sa_chall *nc = realloc(a->challs, ncap * sizeof(*nc));
+
+			if (nc == NULL) {
+				rc = DEED_ENOMEM;
+				break;
+			}
+			a->challs = nc;
+			cap = ncap;
+		}
+		/* Counted before reading, so cleanup frees what a failed read left behind. */
+		rc = read_chall(s, &a->challs[a->n_challs++]);
+	}
+	sqlite3_reset(s);
+	return rc != DEED_OK ? rc : map_rc(step);
 }
 
 static int
 authz_get(struct sa *sa, int64_t id, struct sa_authz *a)
 {
 	struct conn *c = acquire(sa);
-	sqlite3_stmt *s = stmt(c, S_AUTHZ_GET);
-	int rc = DEED_EDB, step;
-	size_t cap = 0;
+	sqlite3_stmt *s;
+	int rc, step;
 
 	memset(a, 0, sizeof(*a));
-	if (s == NULL)
+	if ((rc = begin_read(c)) != DEED_OK)
 		goto out;
+	s = stmt(c, S_AUTHZ_GET);
 	sqlite3_bind_int64(s, 1, id);
 	step = sqlite3_step(s);
-	if (step != SQLITE_ROW) {
-		rc = step == SQLITE_DONE ? DEED_ENOTFOUND : DEED_EDB;
-		sqlite3_reset(s);
-		goto out;
-	}
-	a->id = sqlite3_column_int64(s, 0);
-	a->account_id = sqlite3_column_int64(s, 1);
-	snprintf(a->identifier, sizeof(a->identifier), "%s",
-		 (const char *)sqlite3_column_text(s, 2));
-	a->wildcard = sqlite3_column_int(s, 3) != 0;
-	a->status = (enum sa_authz_status)status_from(authz_name, sqlite3_column_text(s, 4), 5);
-	a->expires = sqlite3_column_int64(s, 5);
-	a->created_at = sqlite3_column_int64(s, 6);
+	if (step == SQLITE_ROW)
+		rc = read_authz_row(s, a);
+	else
+		rc = step == SQLITE_DONE ? DEED_ENOTFOUND : map_rc(step);
 	sqlite3_reset(s);
-	if ((s = stmt(c, S_CHALL_OF_AUTHZ)) == NULL)
+	if (rc != DEED_OK || (rc = read_challs(c, a)) != DEED_OK)
 		goto out;
-	sqlite3_bind_int64(s, 1, id);
-	while ((step = sqlite3_step(s)) == SQLITE_ROW) {
-		if (a->n_challs == cap) {
-			size_t ncap = cap ? cap * 2 : 4;
-			struct sa_chall *nc = realloc(a->challs, ncap * sizeof(*nc));
-
-			if (nc == NULL) {
-				rc = DEED_ENOMEM;
-				sqlite3_reset(s);
-				goto out;
-			}
-			a->challs = nc;
-			cap = ncap;
-		}
-		read_chall(s, &a->challs[a->n_challs++]);
-	}
-	sqlite3_reset(s);
-	rc = step == SQLITE_DONE ? DEED_OK : DEED_EDB;
+	rc = commit(c);
 out:
+	release(sa, c);
 	if (rc != DEED_OK)
 		sa_authz_cleanup(a);
-	release(sa, c);
 	return rc;
 }
 
@@ -802,22 +1008,15 @@ authz_find_reusable(struct sa *sa, int64_t account_id, const char *identifier, b
 {
 	struct conn *c = acquire(sa);
 	sqlite3_stmt *s = stmt(c, S_AUTHZ_REUSE);
-	int rc = DEED_EDB, step;
+	int rc;
 
-	if (s != NULL) {
-		sqlite3_bind_int64(s, 1, account_id);
-		bind_text(s, 2, identifier);
-		sqlite3_bind_int(s, 3, wildcard);
-		sqlite3_bind_int64(s, 4, valid_at);
-		step = sqlite3_step(s);
-		if (step == SQLITE_ROW) {
-			*authz_id = sqlite3_column_int64(s, 0);
-			rc = DEED_OK;
-		} else {
-			rc = step == SQLITE_DONE ? DEED_ENOTFOUND : DEED_EDB;
-		}
-		sqlite3_reset(s);
-	}
+	sqlite3_bind_int64(s, 1, account_id);
+	bind_text(s, 2, identifier);
+	sqlite3_bind_int(s, 3, wildcard);
+	sqlite3_bind_int64(s, 4, valid_at);
+	rc = run(s, authz_id);
+	if (rc == DEED_OK && *authz_id == 0)
+		rc = DEED_ENOTFOUND;
 	release(sa, c);
 	return rc;
 }
@@ -827,16 +1026,12 @@ authz_cas_status(struct sa *sa, int64_t id, enum sa_authz_status from, enum sa_a
 {
 	struct conn *c = acquire(sa);
 	sqlite3_stmt *s = stmt(c, S_AUTHZ_CAS);
-	int rc = DEED_EDB;
+	int rc;
 
-	if (s != NULL) {
-		bind_text(s, 1, sa_authz_status_str(to));
-		sqlite3_bind_int64(s, 2, id);
-		bind_text(s, 3, sa_authz_status_str(from));
-		rc = exec_done(s);
-		if (rc == DEED_OK && sqlite3_changes(c->db) != 1)
-			rc = missing_or_conflict(c, S_AUTHZ_EXISTS, id);
-	}
+	bind_text(s, 1, authz_name(to));
+	sqlite3_bind_int64(s, 2, id);
+	bind_text(s, 3, authz_name(from));
+	rc = run_cas(c, s, S_AUTHZ_EXISTS, id);
 	release(sa, c);
 	return rc;
 }
@@ -846,12 +1041,10 @@ authz_deactivate_all(struct sa *sa, int64_t account_id)
 {
 	struct conn *c = acquire(sa);
 	sqlite3_stmt *s = stmt(c, S_AUTHZ_DEACT_ALL);
-	int rc = DEED_EDB;
+	int rc;
 
-	if (s != NULL) {
-		sqlite3_bind_int64(s, 1, account_id);
-		rc = exec_done(s);
-	}
+	sqlite3_bind_int64(s, 1, account_id);
+	rc = run(s, NULL);
 	release(sa, c);
 	return rc;
 }
@@ -862,55 +1055,12 @@ static int
 chall_begin(struct sa *sa, int64_t chall_id, int64_t now)
 {
 	struct conn *c = acquire(sa);
-	sqlite3_stmt *s;
-	int64_t authz_id;
-	int rc, step;
+	sqlite3_stmt *s = stmt(c, S_CHALL_BEGIN);
+	int rc;
 
-	if ((rc = begin(c)) != DEED_OK)
-		goto out;
-	if ((s = stmt(c, S_CHALL_BEGIN_CHECK)) == NULL) {
-		rc = DEED_EDB;
-		goto out;
-	}
 	sqlite3_bind_int64(s, 1, chall_id);
-	step = sqlite3_step(s);
-	if (step != SQLITE_ROW) {
-		rc = step == SQLITE_DONE ? DEED_ENOTFOUND : DEED_EDB;
-		sqlite3_reset(s);
-		goto out;
-	}
-	if (strcmp((const char *)sqlite3_column_text(s, 0), "pending") != 0 ||
-	    strcmp((const char *)sqlite3_column_text(s, 1), "pending") != 0 ||
-	    sqlite3_column_int64(s, 2) <= now) {
-		sqlite3_reset(s);
-		rc = DEED_ECONFLICT;
-		goto out;
-	}
-	authz_id = sqlite3_column_int64(s, 3);
-	sqlite3_reset(s);
-	if ((s = stmt(c, S_CHALL_SIBLINGS)) == NULL) {
-		rc = DEED_EDB;
-		goto out;
-	}
-	sqlite3_bind_int64(s, 1, authz_id);
-	step = sqlite3_step(s);
-	if (step != SQLITE_ROW || sqlite3_column_int64(s, 0) != 0) {
-		rc = step == SQLITE_ROW ? DEED_ECONFLICT : DEED_EDB;
-		sqlite3_reset(s);
-		goto out;
-	}
-	sqlite3_reset(s);
-	if ((s = stmt(c, S_CHALL_SET_PROCESSING)) == NULL) {
-		rc = DEED_EDB;
-		goto out;
-	}
-	sqlite3_bind_int64(s, 1, chall_id);
-	if ((rc = exec_done(s)) != DEED_OK)
-		goto out;
-	rc = sqlite3_changes(c->db) == 1 ? commit(c) : DEED_ECONFLICT;
-out:
-	if (rc != DEED_OK)
-		rollback(c);
+	sqlite3_bind_int64(s, 2, now);
+	rc = run_cas(c, s, S_CHALL_EXISTS, chall_id);
 	release(sa, c);
 	return rc;
 }
@@ -920,56 +1070,36 @@ chall_finish(struct sa *sa, int64_t chall_id, bool ok, int64_t validated_at, int
 	     const char *error_json, const char *record_json)
 {
 	struct conn *c = acquire(sa);
+	const char *to = ok ? "valid" : "invalid";
 	sqlite3_stmt *s;
-	int64_t authz_id = 0;
-	int rc, step;
+	int64_t authz_id;
+	int rc;
 
-	if ((rc = begin(c)) != DEED_OK)
+	if ((rc = begin_write(c)) != DEED_OK)
 		goto out;
-	if ((s = stmt(c, S_CHALL_FINISH)) == NULL) {
-		rc = DEED_EDB;
-		goto out;
-	}
-	bind_text(s, 1, ok ? "valid" : "invalid");
+	s = stmt(c, S_CHALL_FINISH);
+	bind_text(s, 1, to);
 	sqlite3_bind_int64(s, 2, ok ? validated_at : 0);
 	bind_text(s, 3, ok ? NULL : error_json);
 	bind_text(s, 4, record_json);
 	sqlite3_bind_int64(s, 5, chall_id);
-	step = sqlite3_step(s);
-	if (step == SQLITE_ROW)
-		authz_id = sqlite3_column_int64(s, 0);
-	while (step == SQLITE_ROW)
-		step = sqlite3_step(s);
-	sqlite3_reset(s);
-	if (step != SQLITE_DONE) {
-		rc = DEED_EDB;
+	if ((rc = run(s, &authz_id)) != DEED_OK)
 		goto out;
-	}
 	if (authz_id == 0) {
-		rc = missing_or_conflict(c, S_CHALL_GET, chall_id);
+		rc = missing_or_conflict(c, S_CHALL_EXISTS, chall_id);
 		goto out;
 	}
-	/* The authorization moves only if still pending: one deactivated meanwhile stays so,
-	 * and only the challenge records the outcome. An invalid one keeps its expiry. */
-	if ((s = stmt(c, ok ? S_AUTHZ_FINISH : S_AUTHZ_CAS)) == NULL) {
-		rc = DEED_EDB;
-		goto out;
-	}
-	if (ok) {
-		bind_text(s, 1, "valid");
-		sqlite3_bind_int64(s, 2, new_expires);
-		sqlite3_bind_int64(s, 3, authz_id);
-	} else {
-		bind_text(s, 1, "invalid");
-		sqlite3_bind_int64(s, 2, authz_id);
-		bind_text(s, 3, "pending");
-	}
-	if ((rc = exec_done(s)) != DEED_OK)
+	/* CAS pending -> valid|invalid. An authorization deactivated while its challenge was
+	 * validated stays deactivated and the challenge alone records the outcome: failing here
+	 * would leave the challenge processing, to be validated again at every start. */
+	s = stmt(c, S_AUTHZ_FINISH);
+	bind_text(s, 1, to);
+	sqlite3_bind_int64(s, 2, new_expires);
+	sqlite3_bind_int64(s, 3, authz_id);
+	if ((rc = run(s, NULL)) != DEED_OK)
 		goto out;
 	rc = commit(c);
 out:
-	if (rc != DEED_OK)
-		rollback(c);
 	release(sa, c);
 	return rc;
 }
@@ -985,114 +1115,117 @@ chall_get(struct sa *sa, int64_t chall_id, struct sa_chall *out)
 {
 	struct conn *c = acquire(sa);
 	sqlite3_stmt *s = stmt(c, S_CHALL_GET);
-	int rc = DEED_EDB, step;
+	int rc, step;
 
 	memset(out, 0, sizeof(*out));
-	if (s != NULL) {
-		sqlite3_bind_int64(s, 1, chall_id);
-		step = sqlite3_step(s);
-		if (step == SQLITE_ROW)
-			rc = read_chall(s, out);
-		else
-			rc = step == SQLITE_DONE ? DEED_ENOTFOUND : DEED_EDB;
-		sqlite3_reset(s);
-	}
+	sqlite3_bind_int64(s, 1, chall_id);
+	step = sqlite3_step(s);
+	if (step == SQLITE_ROW)
+		rc = read_chall(s, out);
+	else
+		rc = step == SQLITE_DONE ? DEED_ENOTFOUND : map_rc(step);
+	sqlite3_reset(s);
 	release(sa, c);
+	if (rc != DEED_OK)
+		sa_chall_cleanup(out);
 	return rc;
 }
 
 /* --- certificates ---------------------------------------------------------------------- */
 
+/* Serials are stored as given and looked up by string, so one spelling only. */
+static bool
+serial_ok(const char *serial)
+{
+	size_t n = strnlen(serial, 41);
+
+	if (n == 0 || n > 40)
+		return false;
+	for (size_t i = 0; i < n; i++) {
+		char ch = serial[i];
+
+		if (!((ch >= '0' && ch <= '9') || (ch >= 'a' && ch <= 'f')))
+			return false;
+	}
+	return true;
+}
+
 static int
 cert_reserve(struct sa *sa, struct sa_cert *cert)
 {
-	struct conn *c = acquire(sa);
+	struct conn *c;
 	sqlite3_stmt *s;
+	int64_t order_account;
 	int rc;
 
-	if ((rc = begin(c)) != DEED_OK)
+	if (!serial_ok(cert->serial) || cert->tbs_der == NULL || cert->tbs_len == 0 ||
+	    cert->tbs_len > INT_MAX)
+		return DEED_EINVAL;
+	c = acquire(sa);
+	if ((rc = begin_write(c)) != DEED_OK)
 		goto out;
-	if ((s = stmt(c, S_ORDER_CAS)) == NULL) {
-		rc = DEED_EDB;
+	s = stmt(c, S_CERT_ORDER_RESERVE);
+	sqlite3_bind_int64(s, 1, cert->order_id);
+	if ((rc = run(s, &order_account)) != DEED_OK)
 		goto out;
-	}
-	bind_text(s, 1, "processing");
-	bind_text(s, 2, NULL);
-	sqlite3_bind_int64(s, 3, cert->order_id);
-	bind_text(s, 4, "pending");
-	if ((rc = exec_done(s)) != DEED_OK)
-		goto out;
-	if (sqlite3_changes(c->db) != 1) {
+	if (order_account == 0) {
 		rc = missing_or_conflict(c, S_ORDER_EXISTS, cert->order_id);
 		goto out;
 	}
-	if ((s = stmt(c, S_CERT_INSERT)) == NULL) {
-		rc = DEED_EDB;
+	if (order_account != cert->account_id) {
+		rc = DEED_EINVAL;
 		goto out;
 	}
+	s = stmt(c, S_CERT_INSERT);
 	bind_text(s, 1, cert->serial);
 	sqlite3_bind_int64(s, 2, cert->order_id);
 	sqlite3_bind_int64(s, 3, cert->account_id);
 	sqlite3_bind_blob(s, 4, cert->tbs_der, (int)cert->tbs_len, SQLITE_STATIC);
 	sqlite3_bind_int64(s, 5, cert->not_before);
 	sqlite3_bind_int64(s, 6, cert->not_after);
-	if ((rc = exec_done(s)) != DEED_OK)
+	if ((rc = run(s, NULL)) != DEED_OK)
 		goto out;
 	cert->id = sqlite3_last_insert_rowid(c->db);
+	cert->status = SA_CERT_RESERVED;
 	rc = commit(c);
 out:
-	if (rc != DEED_OK)
-		rollback(c);
 	release(sa, c);
+	if (rc != DEED_OK)
+		cert->id = 0;
 	return rc;
 }
 
-/* Move a reserved certificate on (issue or abandon) and its order with it. */
+/* Move a reserved certificate to issued (der != NULL) or abandoned, and its order from
+ * processing to valid or invalid with it, in one transaction. */
 static int
 cert_settle(struct sa *sa, int64_t cert_id, const uint8_t *der, size_t len,
 	    const char *error_json)
 {
 	struct conn *c = acquire(sa);
 	sqlite3_stmt *s;
-	int64_t order_id = 0;
-	int rc, step;
+	int64_t order_id;
+	int rc;
 
-	if ((rc = begin(c)) != DEED_OK)
+	if ((rc = begin_write(c)) != DEED_OK)
 		goto out;
-	if ((s = stmt(c, der != NULL ? S_CERT_ISSUE : S_CERT_ABANDON)) == NULL) {
-		rc = DEED_EDB;
+	s = stmt(c, S_CERT_SETTLE);
+	bind_text(s, 1, cert_name(der != NULL ? SA_CERT_ISSUED : SA_CERT_ABANDONED));
+	if (der != NULL)
+		sqlite3_bind_blob(s, 2, der, (int)len, SQLITE_STATIC);
+	sqlite3_bind_int64(s, 3, cert_id);
+	if ((rc = run(s, &order_id)) != DEED_OK)
 		goto out;
-	}
-	if (der != NULL) {
-		sqlite3_bind_blob(s, 1, der, (int)len, SQLITE_STATIC);
-		sqlite3_bind_int64(s, 2, cert_id);
-	} else {
-		sqlite3_bind_int64(s, 1, cert_id);
-	}
-	step = sqlite3_step(s);
-	if (step == SQLITE_ROW)
-		order_id = sqlite3_column_int64(s, 0);
-	while (step == SQLITE_ROW)
-		step = sqlite3_step(s);
-	sqlite3_reset(s);
-	if (step != SQLITE_DONE) {
-		rc = DEED_EDB;
-		goto out;
-	}
 	if (order_id == 0) {
 		rc = missing_or_conflict(c, S_CERT_EXISTS, cert_id);
 		goto out;
 	}
-	if ((s = stmt(c, der != NULL ? S_CERT_ORDER_VALID : S_CERT_ORDER_INVALID)) == NULL) {
-		rc = DEED_EDB;
-		goto out;
-	}
-	if (der != NULL)
-		sqlite3_bind_int64(s, 1, cert_id);
-	else
-		bind_text(s, 1, error_json);
-	sqlite3_bind_int64(s, 2, order_id);
-	if ((rc = exec_done(s)) != DEED_OK)
+	s = stmt(c, S_CERT_ORDER_SETTLE);
+	bind_text(s, 1, order_name(der != NULL ? SA_ORDER_VALID : SA_ORDER_INVALID));
+	sqlite3_bind_int64(s, 2, der != NULL ? cert_id : 0);
+	bind_text(s, 3, der != NULL ? NULL : error_json);
+	sqlite3_bind_int64(s, 4, order_id);
+	/* The order exists (foreign key), so no change means it left processing. */
+	if ((rc = run(s, NULL)) != DEED_OK)
 		goto out;
 	if (sqlite3_changes(c->db) != 1) {
 		rc = DEED_ECONFLICT;
@@ -1100,8 +1233,6 @@ cert_settle(struct sa *sa, int64_t cert_id, const uint8_t *der, size_t len,
 	}
 	rc = commit(c);
 out:
-	if (rc != DEED_OK)
-		rollback(c);
 	release(sa, c);
 	return rc;
 }
@@ -1109,7 +1240,7 @@ out:
 static int
 cert_issue(struct sa *sa, int64_t cert_id, const uint8_t *der, size_t len)
 {
-	if (der == NULL || len == 0)
+	if (der == NULL || len == 0 || len > INT_MAX)
 		return DEED_EINVAL;
 	return cert_settle(sa, cert_id, der, len, NULL);
 }
@@ -1123,36 +1254,18 @@ cert_abandon(struct sa *sa, int64_t cert_id, const char *error_json)
 static int
 read_cert(sqlite3_stmt *s, struct sa_cert *cert)
 {
-	const void *b;
-	int n;
+	int st, rc;
 
-	memset(cert, 0, sizeof(*cert));
 	cert->id = sqlite3_column_int64(s, 0);
-	snprintf(cert->serial, sizeof(cert->serial), "%s", (const char *)sqlite3_column_text(s, 1));
+	if ((rc = col_copy(s, 1, cert->serial, sizeof(cert->serial))) != DEED_OK ||
+	    (rc = col_status(s, 4, cert_name, SA_CERT_ABANDONED + 1, &st)) != DEED_OK)
+		return rc;
 	cert->order_id = sqlite3_column_int64(s, 2);
 	cert->account_id = sqlite3_column_int64(s, 3);
-	{
-		const char *st = (const char *)sqlite3_column_text(s, 4);
-
-		cert->status = strcmp(st, "issued") == 0	   ? SA_CERT_ISSUED
-			       : strcmp(st, "abandoned") == 0 ? SA_CERT_ABANDONED
-							      : SA_CERT_RESERVED;
-	}
-	for (int col = 5; col <= 6; col++) {
-		uint8_t **dst = col == 5 ? &cert->tbs_der : &cert->der;
-		size_t *dlen = col == 5 ? &cert->tbs_len : &cert->der_len;
-
-		b = sqlite3_column_blob(s, col);
-		n = sqlite3_column_bytes(s, col);
-		if (b != NULL && n > 0) {
-			if ((*dst = malloc((size_t)n)) == NULL) {
-				sa_cert_cleanup(cert);
-				return DEED_ENOMEM;
-			}
-			memcpy(*dst, b, (size_t)n);
-			*dlen = (size_t)n;
-		}
-	}
+	cert->status = (enum sa_cert_status)st;
+	if ((rc = col_blob(s, 5, &cert->tbs_der, &cert->tbs_len)) != DEED_OK ||
+	    (rc = col_blob(s, 6, &cert->der, &cert->der_len)) != DEED_OK)
+		return rc;
 	cert->not_before = sqlite3_column_int64(s, 7);
 	cert->not_after = sqlite3_column_int64(s, 8);
 	cert->revoked_reason = sqlite3_column_int(s, 9);
@@ -1165,22 +1278,22 @@ cert_query(struct sa *sa, enum stmt which, int64_t id, const char *serial, struc
 {
 	struct conn *c = acquire(sa);
 	sqlite3_stmt *s = stmt(c, which);
-	int rc = DEED_EDB, step;
+	int rc, step;
 
 	memset(out, 0, sizeof(*out));
-	if (s != NULL) {
-		if (serial != NULL)
-			bind_text(s, 1, serial);
-		else
-			sqlite3_bind_int64(s, 1, id);
-		step = sqlite3_step(s);
-		if (step == SQLITE_ROW)
-			rc = read_cert(s, out);
-		else
-			rc = step == SQLITE_DONE ? DEED_ENOTFOUND : DEED_EDB;
-		sqlite3_reset(s);
-	}
+	if (serial != NULL)
+		bind_text(s, 1, serial);
+	else
+		sqlite3_bind_int64(s, 1, id);
+	step = sqlite3_step(s);
+	if (step == SQLITE_ROW)
+		rc = read_cert(s, out);
+	else
+		rc = step == SQLITE_DONE ? DEED_ENOTFOUND : map_rc(step);
+	sqlite3_reset(s);
 	release(sa, c);
+	if (rc != DEED_OK)
+		sa_cert_cleanup(out);
 	return rc;
 }
 
@@ -1193,24 +1306,29 @@ cert_get(struct sa *sa, int64_t id, struct sa_cert *out)
 static int
 cert_get_by_serial(struct sa *sa, const char *serial, struct sa_cert *out)
 {
+	if (serial == NULL) {
+		memset(out, 0, sizeof(*out));
+		return DEED_ENOTFOUND;
+	}
 	return cert_query(sa, S_CERT_BY_SERIAL, 0, serial, out);
 }
 
 static int
 cert_revoke(struct sa *sa, int64_t id, int reason, int64_t at)
 {
-	struct conn *c = acquire(sa);
-	sqlite3_stmt *s = stmt(c, S_CERT_REVOKE);
-	int rc = DEED_EDB;
+	struct conn *c;
+	sqlite3_stmt *s;
+	int rc;
 
-	if (s != NULL) {
-		sqlite3_bind_int(s, 1, reason);
-		sqlite3_bind_int64(s, 2, at);
-		sqlite3_bind_int64(s, 3, id);
-		rc = exec_done(s);
-		if (rc == DEED_OK && sqlite3_changes(c->db) != 1)
-			rc = missing_or_conflict(c, S_CERT_EXISTS, id);
-	}
+	/* A negative reason is how "not revoked" is stored. */
+	if (reason < 0)
+		return DEED_EINVAL;
+	c = acquire(sa);
+	s = stmt(c, S_CERT_REVOKE);
+	sqlite3_bind_int(s, 1, reason);
+	sqlite3_bind_int64(s, 2, at);
+	sqlite3_bind_int64(s, 3, id);
+	rc = run_cas(c, s, S_CERT_EXISTS, id);
 	release(sa, c);
 	return rc;
 }
@@ -1228,12 +1346,15 @@ sqlite_close(struct sa *sa)
 {
 	struct sa_sqlite *s = (struct sa_sqlite *)sa;
 
+	if (s == NULL)
+		return;
+	/* The last connection closed checkpoints the WAL into the database file. */
 	for (int i = 0; i < s->n_conns; i++) {
 		for (int j = 0; j < N_STMT; j++)
 			sqlite3_finalize(s->conns[i].st[j]);
 		sqlite3_close(s->conns[i].db);
 	}
-	pthread_cond_destroy(&s->freed);
+	pthread_cond_destroy(&s->returned);
 	pthread_mutex_destroy(&s->lock);
 	free(s);
 }
@@ -1268,91 +1389,199 @@ static const struct sa_ops sqlite_ops = {
 };
 
 static int
-exec_sql(sqlite3 *db, const char *text, char *err, size_t errlen)
+exec_sql(sqlite3 *db, const char *text, const char *path, char *err, size_t errlen)
 {
 	char *msg = NULL;
 
 	if (sqlite3_exec(db, text, NULL, NULL, &msg) != SQLITE_OK) {
-		deed_seterr(err, errlen, "%s", msg != NULL ? msg : sqlite3_errmsg(db));
+		deed_seterr(err, errlen, "%s: %s", path, msg != NULL ? msg : sqlite3_errmsg(db));
 		sqlite3_free(msg);
 		return DEED_EDB;
 	}
 	return DEED_OK;
 }
 
-/* Bring the schema to SCHEMA_VERSION, refusing a database from a newer deed. */
+/* The integer a one-row, one-column query returns (a PRAGMA or a count). */
 static int
-migrate(sqlite3 *db, const char *path, char *err, size_t errlen)
+query_int(sqlite3 *db, const char *text, int64_t *out)
 {
 	sqlite3_stmt *s = NULL;
-	int version = -1, rc;
+	int rc = DEED_EDB;
 
-	if ((rc = exec_sql(db, "BEGIN IMMEDIATE", err, errlen)) != DEED_OK)
-		return rc;
-	if (sqlite3_prepare_v2(db, "PRAGMA user_version", -1, &s, NULL) == SQLITE_OK &&
-	    sqlite3_step(s) == SQLITE_ROW)
-		version = sqlite3_column_int(s, 0);
+	if (sqlite3_prepare_v2(db, text, -1, &s, NULL) == SQLITE_OK &&
+	    sqlite3_step(s) == SQLITE_ROW) {
+		*out = sqlite3_column_int64(s, 0);
+		rc = DEED_OK;
+	}
 	sqlite3_finalize(s);
-	if (version < 0 || version > SCHEMA_VERSION) {
-		deed_seterr(err, errlen, "%s: schema version %d is newer than this deed-ca knows (%d)",
-			    path, version, SCHEMA_VERSION);
-		exec_sql(db, "ROLLBACK", NULL, 0);
+	return rc;
+}
+
+/* Refuse files that are not ours or are newer than we are; bring ours up to date. */
+static int
+check_version(sqlite3 *db, const char *path, int64_t *version, char *err, size_t errlen)
+{
+	int64_t app_id, tables;
+
+	if (query_int(db, "PRAGMA application_id", &app_id) != DEED_OK ||
+	    query_int(db, "PRAGMA user_version", version) != DEED_OK ||
+	    query_int(db, "SELECT count(*) FROM sqlite_schema", &tables) != DEED_OK) {
+		deed_seterr(err, errlen, "%s: cannot read the schema version: %s", path,
+			    sqlite3_errmsg(db));
 		return DEED_EDB;
 	}
-	if (version == 0 && (rc = exec_sql(db, schema_v1, err, errlen)) != DEED_OK) {
-		exec_sql(db, "ROLLBACK", NULL, 0);
-		return rc;
+	if (app_id != APPLICATION_ID && (app_id != 0 || tables != 0)) {
+		deed_seterr(err, errlen, "%s: not a deed-ca database", path);
+		return DEED_EDB;
 	}
-	return exec_sql(db, "COMMIT", err, errlen);
+	if (*version > SCHEMA_VERSION) {
+		deed_seterr(err, errlen,
+			    "%s: schema version %lld is newer than this deed-ca knows (%d); "
+			    "run a newer deed-ca",
+			    path, (long long)*version, SCHEMA_VERSION);
+		return DEED_EDB;
+	}
+	if (*version < 0) {
+		deed_seterr(err, errlen, "%s: invalid schema version %lld", path,
+			    (long long)*version);
+		return DEED_EDB;
+	}
+	return DEED_OK;
 }
 
 static int
-open_conn(const char *path, sqlite3 **db, char *err, size_t errlen)
+migrate(sqlite3 *db, const char *path, char *err, size_t errlen)
 {
-	/* WAL lets readers proceed during a write; FULL makes every commit durable (fsync of the
-	 * WAL), which is what "an acknowledged certificate survives a power loss" needs. */
-	static const char pragmas[] = "PRAGMA journal_mode = WAL;"
-				      "PRAGMA synchronous = FULL;"
-				      "PRAGMA foreign_keys = ON;";
+	char bump[96];
+	int64_t version;
+	int rc;
 
-	if (sqlite3_open_v2(path, db,
-			    SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX,
+	/* IMMEDIATE: two processes opening a fresh database at once must not both create it. */
+	if ((rc = exec_sql(db, "BEGIN IMMEDIATE", path, err, errlen)) != DEED_OK)
+		return rc;
+	if ((rc = check_version(db, path, &version, err, errlen)) != DEED_OK)
+		goto out;
+	for (int64_t v = version; v < SCHEMA_VERSION; v++) {
+		snprintf(bump, sizeof(bump),
+			 "PRAGMA user_version = %lld; PRAGMA application_id = %d;",
+			 (long long)v + 1, APPLICATION_ID);
+		if ((rc = exec_sql(db, migrations[v], path, err, errlen)) != DEED_OK ||
+		    (rc = exec_sql(db, bump, path, err, errlen)) != DEED_OK)
+			goto out;
+	}
+	rc = exec_sql(db, "COMMIT", path, err, errlen);
+out:
+	if (rc != DEED_OK && !sqlite3_get_autocommit(db))
+		sqlite3_exec(db, "ROLLBACK", NULL, NULL, NULL);
+	return rc;
+}
+
+static int
+open_conn(const char *path, struct conn *c, char *err, size_t errlen)
+{
+	/* FULL: each commit fsyncs the WAL, so a certificate acknowledged to a client survives
+	 * a power loss (NORMAL in WAL mode may lose the last commits). */
+	static const char pragmas[] = "PRAGMA synchronous = FULL;"
+				      "PRAGMA foreign_keys = ON;"
+				      "PRAGMA trusted_schema = OFF;";
+	char mode[8] = "";
+	sqlite3_stmt *s = NULL;
+
+	if (sqlite3_open_v2(path, &c->db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOMUTEX,
 			    NULL) != SQLITE_OK) {
-		deed_seterr(err, errlen, "%s: %s", path, *db ? sqlite3_errmsg(*db) : "cannot open");
+		deed_seterr(err, errlen, "%s: %s", path,
+			    c->db != NULL ? sqlite3_errmsg(c->db) : "cannot open");
 		return DEED_EDB;
 	}
-	sqlite3_busy_timeout(*db, BUSY_MS);
-	return exec_sql(*db, pragmas, err, errlen);
+	sqlite3_extended_result_codes(c->db, 1);
+	sqlite3_busy_timeout(c->db, BUSY_TIMEOUT_MS);
+	/* Refuse SQL that could corrupt the file (writable_schema and the like), whoever
+	 * injects it. */
+	sqlite3_db_config(c->db, SQLITE_DBCONFIG_DEFENSIVE, 1, NULL);
+	/* journal_mode answers with the mode in force: a file system without shared memory
+	 * would silently keep the rollback journal and serialise readers behind writers. */
+	if (sqlite3_prepare_v2(c->db, "PRAGMA journal_mode = WAL", -1, &s, NULL) == SQLITE_OK &&
+	    sqlite3_step(s) == SQLITE_ROW)
+		snprintf(mode, sizeof(mode), "%s", (const char *)sqlite3_column_text(s, 0));
+	sqlite3_finalize(s);
+	if (strcmp(mode, "wal") != 0) {
+		deed_seterr(err, errlen, "%s: cannot use WAL journal mode: %s", path,
+			    mode[0] != '\0' ? mode : sqlite3_errmsg(c->db));
+		return DEED_EDB;
+	}
+	return exec_sql(c->db, pragmas, path, err, errlen);
+}
+
+/* Prepared once per connection and kept for its life: PERSISTENT tells SQLite so. */
+static int
+prepare_all(struct conn *c, const char *path, char *err, size_t errlen)
+{
+	for (int i = 0; i < N_STMT; i++) {
+		if (sqlite3_prepare_v3(c->db, sql[i], -1, SQLITE_PREPARE_PERSISTENT, &c->st[i],
+				       NULL) != SQLITE_OK) {
+			deed_seterr(err, errlen, "%s: %s", path, sqlite3_errmsg(c->db));
+			return DEED_EDB;
+		}
+	}
+	return DEED_OK;
+}
+
+/* Create the file ourselves, owner-only: it holds account keys and contacts, and SQLite
+ * gives its -wal and -shm files the database file's mode. Avoids umask(), which is process
+ * wide and would race other threads creating files. */
+static int
+create_file(const char *path, char *err, size_t errlen)
+{
+	int fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+
+	if (fd == -1) {
+		deed_seterr(err, errlen, "%s: %s", path, strerror(errno));
+		return DEED_EDB;
+	}
+	close(fd);
+	return DEED_OK;
 }
 
 int
 sa_sqlite_open(const char *path, struct sa **out, char *err, size_t errlen)
 {
-	struct sa_sqlite *s;
-	mode_t old;
-	int rc;
+	struct sa_sqlite *s = NULL;
+	int rc = DEED_EINVAL;
 
 	*out = NULL;
+	/* Each pooled connection to ":memory:" would be a separate empty database. */
+	if (path == NULL || *path == '\0' || strcmp(path, ":memory:") == 0) {
+		deed_seterr(err, errlen, "SQLite database: a file path is required");
+		goto out;
+	}
+	rc = DEED_EDB;
+	if (!sqlite3_threadsafe()) {
+		deed_seterr(err, errlen, "SQLite was built without thread support");
+		goto out;
+	}
+	if ((rc = create_file(path, err, errlen)) != DEED_OK)
+		goto out;
+	rc = DEED_ENOMEM;
 	if ((s = calloc(1, sizeof(*s))) == NULL)
-		return DEED_ENOMEM;
+		goto out;
 	s->base.ops = &sqlite_ops;
 	pthread_mutex_init(&s->lock, NULL);
-	pthread_cond_init(&s->freed, NULL);
-	/* The database holds account keys' public halves and contacts: owner only. */
-	old = umask(077);
-	rc = open_conn(path, &s->conns[0].db, err, errlen);
-	umask(old);
-	s->n_conns = 1;
-	if (rc == DEED_OK)
-		rc = migrate(s->conns[0].db, path, err, errlen);
-	for (int i = 1; rc == DEED_OK && i < POOL; i++) {
-		rc = open_conn(path, &s->conns[i].db, err, errlen);
-		s->n_conns++;
-	}
-	if (rc != DEED_OK) {
-		sqlite_close(&s->base);
-		return rc;
+	pthread_cond_init(&s->returned, NULL);
+	for (int i = 0; i < POOL_SIZE; i++) {
+		s->n_conns++; /* counted first: close() must close a half-opened handle */
+		if ((rc = open_conn(path, &s->conns[i], err, errlen)) != DEED_OK)
+			goto out;
+		if (i == 0 && (rc = migrate(s->conns[0].db, path, err, errlen)) != DEED_OK)
+			goto out;
+		if ((rc = prepare_all(&s->conns[i], path, err, errlen)) != DEED_OK)
+			goto out;
+		s->idle[s->n_idle++] = &s->conns[i];
 	}
 	*out = &s->base;
-	return DEED_OK;
+	s = NULL;
+	rc = DEED_OK;
+out:
+	if (s != NULL)
+		sqlite_close(&s->base);
+	return rc;
 }

@@ -1,42 +1,64 @@
+#include <pthread.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+
+#include <curl/curl.h>
 
 #include "error.h"
 #include "va.h"
 #include "va_dns.h"
 #include "va_http.h"
 
+#define PRINTABLE_MAX 100 /* bytes of a value from the network echoed in a problem detail */
+
 struct va {
-	struct va_config cfg;
-	char *resolver;
+	struct va_config cfg; /* resolver and trust_anchor_file cleared: va_dns owns them */
 	struct va_dns *dns;
 };
+
+/* curl_global_init is not thread-safe and must precede any other libcurl call; the VA is
+ * the CA's only libcurl user, so it makes sure of it once per process. */
+static pthread_once_t curl_once = PTHREAD_ONCE_INIT;
+static CURLcode curl_init_rc;
+
+static void
+curl_init(void)
+{
+	curl_init_rc = curl_global_init(CURL_GLOBAL_DEFAULT);
+}
 
 int
 va_new(const struct va_config *cfg, struct va **out, char *err, size_t errlen)
 {
-	struct va *va;
-	int rc;
+	struct va *va = NULL;
+	int rc = DEED_ENOMEM;
 
 	*out = NULL;
-	if ((va = calloc(1, sizeof(*va))) == NULL)
-		return DEED_ENOMEM;
-	va->cfg = *cfg;
-	if (cfg->resolver != NULL && (va->resolver = strdup(cfg->resolver)) == NULL) {
-		free(va);
+	pthread_once(&curl_once, curl_init);
+	if (curl_init_rc != CURLE_OK) {
+		deed_seterr(err, errlen, "cannot initialise libcurl");
 		return DEED_ENOMEM;
 	}
-	va->cfg.resolver = va->resolver;
-	va->cfg.trust_anchor_file = NULL; /* only va_dns keeps it */
+	if ((va = calloc(1, sizeof(*va))) == NULL)
+		goto out;
+	va->cfg = *cfg;
+	va->cfg.resolver = NULL;
+	va->cfg.trust_anchor_file = NULL;
 	if (va->cfg.timeout_ms <= 0)
 		va->cfg.timeout_ms = 30000;
+	if (va->cfg.http01_port <= 0 || va->cfg.http01_port > 65535)
+		va->cfg.http01_port = 80;
+	if (va->cfg.tlsalpn01_port <= 0 || va->cfg.tlsalpn01_port > 65535)
+		va->cfg.tlsalpn01_port = 443;
 	rc = va_dns_new(cfg->resolver, cfg->trust_anchor_file, &va->dns, err, errlen);
-	if (rc != DEED_OK) {
-		va_free(va);
-		return rc;
-	}
+	if (rc != DEED_OK)
+		goto out;
 	*out = va;
-	return DEED_OK;
+	va = NULL;
+out:
+	va_free(va);
+	return rc;
 }
 
 void
@@ -45,7 +67,6 @@ va_free(struct va *va)
 	if (va == NULL)
 		return;
 	va_dns_free(va->dns);
-	free(va->resolver);
 	free(va);
 }
 
@@ -53,17 +74,23 @@ int
 va_validate(struct va *va, const struct va_request *req, struct va_result *res)
 {
 	memset(res, 0, sizeof(*res));
+	if (req->type == NULL || req->identifier == NULL || req->key_authz == NULL) {
+		res->prob = PROB_MALFORMED;
+		deed_seterr(res->detail, sizeof(res->detail), "incomplete validation request");
+		return DEED_EINVAL;
+	}
 	if (strcmp(req->type, "dns-01") == 0) {
-		va_dns01(va->dns, req, res);
+		va_dns01(va->dns, req, va->cfg.timeout_ms, res);
 		return DEED_OK;
 	}
-	if (strcmp(req->type, "http-01") == 0 && !req->wildcard) {
+	/* RFC 8555 §7.1.3: a wildcard is validated only with dns-01. */
+	if (strcmp(req->type, "http-01") == 0 && !req->wildcard && req->token != NULL) {
 		va_http01(va->dns, &va->cfg, req, res);
 		return DEED_OK;
 	}
 	res->prob = PROB_MALFORMED;
-	deed_seterr(res->detail, sizeof(res->detail), "challenge type %s cannot be validated here",
-		    req->type);
+	deed_seterr(res->detail, sizeof(res->detail), "challenge type %.32s cannot be validated here%s",
+		    req->type, req->wildcard ? " for a wildcard" : "");
 	return DEED_EUNSUPPORTED;
 }
 
@@ -74,4 +101,28 @@ va_result_cleanup(struct va_result *res)
 		return;
 	json_decref(res->records);
 	res->records = NULL;
+}
+
+void
+va_printable(const char *v, size_t len, char *out, size_t outsz)
+{
+	size_t o = 0, i;
+
+	if (outsz == 0)
+		return;
+	for (i = 0; i < len && i < PRINTABLE_MAX && o + 5 < outsz; i++) {
+		unsigned char c = (unsigned char)v[i];
+
+		if (c == '"' || c == '\\')
+			o += (size_t)snprintf(out + o, outsz - o, "\\%c", c);
+		else if (c < 0x20 || c > 0x7e)
+			o += (size_t)snprintf(out + o, outsz - o, "\\%03u", c);
+		else
+			out[o++] = (char)c;
+	}
+	if (i < len && o + 4 <= outsz) {
+		memcpy(out + o, "...", 3);
+		o += 3;
+	}
+	out[o] = '\0';
 }

@@ -1,6 +1,7 @@
 #pragma once
 
 #include <stdbool.h>
+#include <stddef.h>
 
 #include <jansson.h>
 
@@ -38,7 +39,9 @@ struct va_result {
 
 struct va;
 
-/* Returns DEED_OK, DEED_ENOMEM, DEED_EINVAL (bad resolver or anchor file). err gets why. */
+/* Returns DEED_OK, DEED_ENOMEM, DEED_EINVAL (bad resolver or anchor file). err gets why.
+ * Initialises libcurl for the process (curl_global_init, once; a program that already did is
+ * fine: libcurl counts the calls). */
 int va_new(const struct va_config *cfg, struct va **out, char *err, size_t errlen);
 void va_free(struct va *va);
 
@@ -47,3 +50,8 @@ void va_free(struct va *va);
 int va_validate(struct va *va, const struct va_request *req, struct va_result *res);
 
 void va_result_cleanup(struct va_result *res);
+
+/* A value from the network made fit for a problem detail: at most 100 of its len bytes,
+ * quotes and backslashes escaped, other unprintable bytes as \DDD, "..." when cut. out should
+ * have 408 bytes; a smaller one cuts earlier. */
+void va_printable(const char *v, size_t len, char *out, size_t outsz);

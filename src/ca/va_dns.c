@@ -1,7 +1,11 @@
 #include <arpa/inet.h>
+#include <errno.h>
+#include <poll.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include <openssl/crypto.h>
 #include <openssl/evp.h>
@@ -11,14 +15,29 @@
 #include "error.h"
 #include "va_dns.h"
 
-#define RR_TXT 16
-#define RR_A 1
-#define RR_AAAA 28
-#define SHOWN_MAX 100 /* characters of a seen value echoed in a problem detail */
+#define MAX_BATCH 16 /* lookups of one va_dns_lookup_many */
 
 struct va_dns {
-	struct ub_ctx *ctx;
+	char fwd[INET6_ADDRSTRLEN + 8]; /* "ADDR@PORT"; "" = the servers of /etc/resolv.conf */
+	char *ta_file;
 };
+
+/*
+ * libunbound keeps process-wide state that every context's creation, set-up and deletion
+ * writes (log destination, TTL limits, some locks it initialises and destroys). Lookups run
+ * concurrently; only those three steps take this lock. It is the one piece of global state
+ * here, and it guards the library's, not ours.
+ */
+static pthread_mutex_t ub_setup_lock = PTHREAD_MUTEX_INITIALIZER;
+
+static int64_t
+now_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
 
 const char *
 va_dnssec_str(enum va_dnssec s)
@@ -26,20 +45,149 @@ va_dnssec_str(enum va_dnssec s)
 	return s == VA_DNSSEC_SECURE ? "secure" : s == VA_DNSSEC_BOGUS ? "bogus" : "insecure";
 }
 
-/* "127.0.0.1:8053" -> "127.0.0.1@8053"; "ADDR" and "ADDR@PORT" pass through. */
-static int
-unbound_addr(const char *in, char *out, size_t outsz)
+const char *
+va_dns_rcode_str(int rcode)
 {
-	const char *colon = strchr(in, ':');
-
-	if (strlen(in) + 1 > outsz)
-		return DEED_EINVAL;
-	if (colon != NULL && strchr(colon + 1, ':') == NULL && strchr(in, '@') == NULL) {
-		snprintf(out, outsz, "%.*s@%s", (int)(colon - in), in, colon + 1);
-		return DEED_OK;
+	switch (rcode) {
+	case 0: return "NOERROR";
+	case 1: return "FORMERR";
+	case 2: return "SERVFAIL";
+	case 3: return "NXDOMAIN";
+	case 4: return "NOTIMP";
+	case 5: return "REFUSED";
 	}
-	snprintf(out, outsz, "%s", in);
+	return "an unexpected rcode";
+}
+
+const char *
+va_dns_type_str(int rrtype)
+{
+	switch (rrtype) {
+	case VA_DNS_A: return "A";
+	case VA_DNS_CNAME: return "CNAME";
+	case VA_DNS_TXT: return "TXT";
+	case VA_DNS_AAAA: return "AAAA";
+	case VA_DNS_CAA: return "CAA";
+	}
+	return "a record";
+}
+
+/*
+ * "ADDR", "ADDR@PORT", "IPV4:PORT" or "[IPV6]:PORT" into libunbound's "ADDR@PORT". The address
+ * must be a literal: the resolver is what names are looked up with.
+ */
+static int
+parse_resolver(const char *in, char *out, size_t outsz)
+{
+	char addr[INET6_ADDRSTRLEN + 2];
+	const char *port = "53", *end, *sep;
+	uint8_t bin[16];
+	size_t alen;
+	char *stop;
+	long p;
+
+	if (in[0] == '[') {
+		if ((end = strchr(in, ']')) == NULL || (end[1] != '\0' && end[1] != ':'))
+			return DEED_EINVAL;
+		if (end[1] == ':')
+			port = end + 2;
+		in++;
+		alen = (size_t)(end - in);
+	} else if ((sep = strchr(in, '@')) != NULL) {
+		alen = (size_t)(sep - in);
+		port = sep + 1;
+	} else if ((sep = strchr(in, ':')) != NULL && strchr(sep + 1, ':') == NULL) {
+		alen = (size_t)(sep - in); /* one colon: IPv4 and a port */
+		port = sep + 1;
+	} else {
+		alen = strlen(in);
+	}
+	if (alen == 0 || alen >= sizeof(addr))
+		return DEED_EINVAL;
+	memcpy(addr, in, alen);
+	addr[alen] = '\0';
+	if (inet_pton(AF_INET, addr, bin) != 1 && inet_pton(AF_INET6, addr, bin) != 1)
+		return DEED_EINVAL;
+	errno = 0;
+	p = strtol(port, &stop, 10);
+	if (port[0] < '0' || port[0] > '9' || *stop != '\0' || errno != 0 || p < 1 || p > 65535)
+		return DEED_EINVAL;
+	snprintf(out, outsz, "%s@%ld", addr, p);
 	return DEED_OK;
+}
+
+/*
+ * A finalized resolver context for one lookup (or one batch). log: where libunbound's own
+ * messages go; NULL silences them (library code does not print).
+ */
+static int
+ctx_open(const struct va_dns *d, FILE *log, struct ub_ctx **out)
+{
+	struct ub_ctx *ctx;
+	int u = 0;
+
+	*out = NULL;
+	pthread_mutex_lock(&ub_setup_lock);
+	if ((ctx = ub_ctx_create()) == NULL) {
+		pthread_mutex_unlock(&ub_setup_lock);
+		return UB_NOMEM;
+	}
+	ub_ctx_debugout(ctx, log);
+	/* The configured resolver is on loopback in tests and often in production (a local
+	 * validating resolver, systemd-resolved's 127.0.0.53); libunbound refuses loopback by
+	 * default. Only forwarders are ever queried, so this opens nothing else. */
+	if ((u = ub_ctx_set_option(ctx, "do-not-query-localhost:", "no")) != 0)
+		goto out;
+	/* Threads, not the default fork(), for the background worker that lets us wait with
+	 * a deadline (ub_resolve itself has none). */
+	if ((u = ub_ctx_async(ctx, 1)) != 0)
+		goto out;
+	if (d->fwd[0] != '\0')
+		u = ub_ctx_set_fwd(ctx, d->fwd);
+	else
+		u = ub_ctx_resolvconf(ctx, NULL);
+	if (u != 0)
+		goto out;
+	if (d->ta_file != NULL && (u = ub_ctx_add_ta_file(ctx, d->ta_file)) != 0)
+		goto out;
+	/* libunbound answers RFC 6761's "test." itself (NXDOMAIN). Let the resolver decide, so
+	 * that lab and test zones under .test resolve. This also finalizes the context (and
+	 * loads the trust anchors) while we hold the lock. */
+	u = ub_ctx_zone_add(ctx, "test.", "nodefault");
+out:
+	if (u != 0) {
+		ub_ctx_delete(ctx);
+		ctx = NULL;
+	}
+	pthread_mutex_unlock(&ub_setup_lock);
+	*out = ctx;
+	return u;
+}
+
+static void
+ctx_close(struct ub_ctx *ctx)
+{
+	if (ctx == NULL)
+		return;
+	pthread_mutex_lock(&ub_setup_lock);
+	ub_ctx_delete(ctx); /* also stops the worker thread and drops unanswered queries */
+	pthread_mutex_unlock(&ub_setup_lock);
+}
+
+/* The first thing libunbound logged (the cause; later lines repeat the consequences), without
+ * its "[time] libunbound[pid:tid] error: " prefix. */
+static const char *
+first_reason(char *log)
+{
+	char *p;
+
+	if (log == NULL)
+		return "";
+	if ((p = strchr(log, '\n')) != NULL)
+		*p = '\0';
+	if ((p = strstr(log, "error: ")) != NULL)
+		return p + 7;
+	return log;
 }
 
 int
@@ -47,51 +195,47 @@ va_dns_new(const char *resolver, const char *trust_anchor_file, struct va_dns **
 	   size_t errlen)
 {
 	struct va_dns *d;
-	char addr[128];
-	int rc = DEED_EINVAL, u;
+	struct ub_ctx *probe = NULL;
+	char *logbuf = NULL;
+	size_t loglen = 0;
+	FILE *log = NULL;
+	int rc = DEED_ENOMEM, u;
 
 	*out = NULL;
-	if ((d = calloc(1, sizeof(*d))) == NULL || (d->ctx = ub_ctx_create()) == NULL) {
-		free(d);
-		return DEED_ENOMEM;
+	if ((d = calloc(1, sizeof(*d))) == NULL)
+		goto out;
+	if (resolver != NULL && resolver[0] != '\0' &&
+	    parse_resolver(resolver, d->fwd, sizeof(d->fwd)) != DEED_OK) {
+		rc = DEED_EINVAL;
+		deed_seterr(err, errlen,
+			    "DNS resolver \"%.64s\": want ADDR, ADDR@PORT, IPV4:PORT or [IPV6]:PORT",
+			    resolver);
+		goto out;
 	}
-	/* Every validation must see what the authoritative servers serve now: a cached answer
-	 * would let a record removed a minute ago still validate. */
-	if (ub_ctx_set_option(d->ctx, "cache-max-ttl:", "0") != 0 ||
-	    ub_ctx_set_option(d->ctx, "cache-max-negative-ttl:", "0") != 0) {
-		deed_seterr(err, errlen, "libunbound refuses the cache settings");
-		goto fail;
-	}
-	if (resolver != NULL) {
-		/* A resolver on loopback is the point of the setting (a local resolver, or a
-		 * lab's authoritative server); libunbound refuses loopback by default. */
-		if (ub_ctx_set_option(d->ctx, "do-not-query-localhost:", "no") != 0) {
-			deed_seterr(err, errlen, "libunbound refuses do-not-query-localhost");
-			goto fail;
-		}
-		if (unbound_addr(resolver, addr, sizeof(addr)) != DEED_OK ||
-		    (u = ub_ctx_set_fwd(d->ctx, addr)) != 0) {
-			deed_seterr(err, errlen, "DNS resolver \"%s\" not usable", resolver);
-			goto fail;
-		}
-	} else if ((u = ub_ctx_resolvconf(d->ctx, NULL)) != 0) {
-		deed_seterr(err, errlen, "cannot read /etc/resolv.conf: %s", ub_strerror(u));
-		goto fail;
-	}
-	if (trust_anchor_file != NULL && (u = ub_ctx_add_ta_file(d->ctx, trust_anchor_file)) != 0) {
-		deed_seterr(err, errlen, "trust anchors %s: %s", trust_anchor_file, ub_strerror(u));
-		goto fail;
-	}
-	/* libunbound answers the RFC 6761 name "test." itself (NXDOMAIN); with a chosen
-	 * resolver, that resolver decides, so lab zones under .test resolve. This finalizes the
-	 * context, so it comes after every other setting. */
-	if (resolver != NULL && ub_ctx_zone_add(d->ctx, "test.", "nodefault") != 0) {
-		deed_seterr(err, errlen, "libunbound refuses the test. zone setting");
-		goto fail;
+	if (trust_anchor_file != NULL && trust_anchor_file[0] != '\0' &&
+	    (d->ta_file = strdup(trust_anchor_file)) == NULL)
+		goto out;
+	/* Set up one context now, so that a bad anchor file or an unreadable resolv.conf is
+	 * reported at start, with libunbound's reason, rather than at every validation. */
+	if ((log = open_memstream(&logbuf, &loglen)) == NULL)
+		goto out;
+	if ((u = ctx_open(d, log, &probe)) != 0) {
+		rc = u == UB_NOMEM ? DEED_ENOMEM : DEED_EINVAL;
+		fflush(log);
+		deed_seterr(err, errlen, "DNS resolver set-up%s%s%s: %s%s%s",
+			    d->ta_file ? " (trust anchors " : "", d->ta_file ? d->ta_file : "",
+			    d->ta_file ? ")" : "", ub_strerror(u), loglen ? ": " : "",
+			    first_reason(logbuf));
+		goto out;
 	}
 	*out = d;
-	return DEED_OK;
-fail:
+	d = NULL;
+	rc = DEED_OK;
+out:
+	ctx_close(probe);
+	if (log != NULL)
+		fclose(log);
+	free(logbuf);
 	va_dns_free(d);
 	return rc;
 }
@@ -101,14 +245,15 @@ va_dns_free(struct va_dns *d)
 {
 	if (d == NULL)
 		return;
-	if (d->ctx != NULL)
-		ub_ctx_delete(d->ctx);
+	free(d->ta_file);
 	free(d);
 }
 
 void
 va_dns_answer_cleanup(struct va_dns_answer *ans)
 {
+	if (ans == NULL)
+		return;
 	for (size_t i = 0; i < ans->n; i++)
 		free(ans->rr[i]);
 	memset(ans, 0, sizeof(*ans));
@@ -126,7 +271,7 @@ txt_join(const uint8_t *p, size_t len, size_t *outlen)
 	while (i < len) {
 		size_t l = p[i++];
 
-		if (l > len - i)
+		if (l > len - i) /* libunbound checked the wire form; stay inside it anyway */
 			l = len - i;
 		memcpy(out + o, p + i, l);
 		o += l;
@@ -137,112 +282,255 @@ txt_join(const uint8_t *p, size_t len, size_t *outlen)
 	return out;
 }
 
-int
-va_dns_lookup(struct va_dns *d, const char *name, int rrtype, struct va_dns_answer *ans)
+static char *
+rdata_text(const uint8_t *p, size_t len, int rrtype, size_t *outlen)
 {
-	struct ub_result *r = NULL;
-	int u;
+	char *v;
 
-	memset(ans, 0, sizeof(*ans));
-	if ((u = ub_resolve(d->ctx, name, rrtype, 1 /* IN */, &r)) != 0)
-		return DEED_EDNS;
-	ans->rcode = r->rcode;
-	ans->havedata = r->havedata != 0;
-	ans->ttl = (uint32_t)(r->ttl > 0 ? r->ttl : 0);
-	ans->dnssec = r->bogus ? VA_DNSSEC_BOGUS : r->secure ? VA_DNSSEC_SECURE : VA_DNSSEC_INSECURE;
-	if (r->why_bogus != NULL)
-		snprintf(ans->why_bogus, sizeof(ans->why_bogus), "%s", r->why_bogus);
-	for (int i = 0; r->havedata && r->data[i] != NULL && ans->n < VA_DNS_MAX_RRS; i++) {
-		const uint8_t *p = (const uint8_t *)r->data[i];
-		size_t len = (size_t)r->len[i];
-		char *v = NULL;
-
-		if (rrtype == RR_TXT) {
-			v = txt_join(p, len, &ans->len[ans->n]);
-		} else if ((rrtype == RR_A && len == 4) || (rrtype == RR_AAAA && len == 16)) {
-			if ((v = malloc(INET6_ADDRSTRLEN)) != NULL) {
-				inet_ntop(rrtype == RR_A ? AF_INET : AF_INET6, p, v, INET6_ADDRSTRLEN);
-				ans->len[ans->n] = strlen(v);
-			}
-		} else if ((v = malloc(len + 1)) != NULL) {
-			memcpy(v, p, len);
-			v[len] = '\0';
-			ans->len[ans->n] = len;
-		}
-		if (v == NULL) {
-			ub_resolve_free(r);
-			va_dns_answer_cleanup(ans);
-			return DEED_ENOMEM;
-		}
-		ans->rr[ans->n++] = v;
+	if (rrtype == VA_DNS_TXT)
+		return txt_join(p, len, outlen);
+	if ((rrtype == VA_DNS_A && len == 4) || (rrtype == VA_DNS_AAAA && len == 16)) {
+		if ((v = malloc(INET6_ADDRSTRLEN)) == NULL)
+			return NULL;
+		inet_ntop(rrtype == VA_DNS_A ? AF_INET : AF_INET6, p, v, INET6_ADDRSTRLEN);
+		*outlen = strlen(v);
+		return v;
 	}
-	ub_resolve_free(r);
+	if ((v = malloc(len + 1)) == NULL)
+		return NULL;
+	memcpy(v, p, len);
+	v[len] = '\0';
+	*outlen = len;
+	return v;
+}
+
+/* Copy what the caller needs out of libunbound's result. */
+static int
+answer_fill(const struct ub_result *r, int rrtype, struct va_dns_answer *ans)
+{
+	size_t count = 0;
+
+	ans->rcode = r->rcode;
+	ans->dnssec = r->bogus    ? VA_DNSSEC_BOGUS
+		      : r->secure ? VA_DNSSEC_SECURE
+				  : VA_DNSSEC_INSECURE;
+	if (r->bogus && r->why_bogus != NULL)
+		snprintf(ans->why_bogus, sizeof(ans->why_bogus), "%s", r->why_bogus);
+	if (!r->havedata)
+		return DEED_OK;
+	while (r->data[count] != NULL)
+		count++;
+	if (count > VA_DNS_MAX_RRS)
+		return DEED_ETOOBIG;
+	ans->ttl = r->ttl > 0 ? (uint32_t)r->ttl : 0;
+	for (size_t i = 0; i < count; i++) {
+		ans->rr[i] = rdata_text((const uint8_t *)r->data[i], (size_t)r->len[i], rrtype,
+					&ans->len[i]);
+		if (ans->rr[i] == NULL)
+			return DEED_ENOMEM;
+		ans->n = i + 1;
+	}
 	return DEED_OK;
 }
 
-static const char *
-rcode_str(int rcode)
+struct pending {
+	bool done;
+	int err;
+	struct ub_result *r;
+};
+
+/* Runs inside ub_process, in the thread that waits. */
+static void
+on_answer(void *arg, int err, struct ub_result *r)
 {
-	switch (rcode) {
-	case 0: return "NOERROR";
-	case 1: return "FORMERR";
-	case 2: return "SERVFAIL";
-	case 3: return "NXDOMAIN";
-	case 4: return "NOTIMP";
-	case 5: return "REFUSED";
+	struct pending *p = arg;
+
+	p->done = true;
+	p->err = err;
+	p->r = r;
+}
+
+static int
+ub_to_deed(int u)
+{
+	return u == UB_NOMEM ? DEED_ENOMEM : u == UB_SYNTAX ? DEED_EINVAL : DEED_EDNS;
+}
+
+int
+va_dns_lookup_many(struct va_dns *d, struct va_dns_query *q, size_t n, int timeout_ms)
+{
+	struct pending p[MAX_BATCH] = {0};
+	struct ub_ctx *ctx = NULL;
+	int64_t deadline = now_ms() + (timeout_ms > 0 ? timeout_ms : 0);
+	size_t waiting = 0;
+	int rc = DEED_OK, u;
+
+	for (size_t i = 0; i < n; i++) {
+		memset(&q[i].ans, 0, sizeof(q[i].ans));
+		q[i].rc = DEED_ETIMEOUT; /* until an answer says otherwise */
 	}
-	return "an error";
+	if (n > MAX_BATCH) {
+		rc = DEED_EINVAL;
+		goto out;
+	}
+	if ((u = ctx_open(d, NULL, &ctx)) != 0) {
+		rc = ub_to_deed(u);
+		goto out;
+	}
+	for (size_t i = 0; i < n; i++) {
+		if ((u = ub_resolve_async(ctx, q[i].name, q[i].rrtype, 1 /* IN */, &p[i],
+					  on_answer, NULL)) != 0) {
+			p[i].done = true;
+			p[i].err = u;
+			continue;
+		}
+		waiting++;
+	}
+	while (waiting > 0) {
+		struct pollfd pfd = {.fd = ub_fd(ctx), .events = POLLIN};
+		int64_t left = deadline - now_ms();
+		size_t still = 0;
+
+		if (left <= 0)
+			break;
+		if (poll(&pfd, 1, (int)(left > 60000 ? 60000 : left)) < 0 && errno != EINTR) {
+			rc = DEED_EDNS;
+			break;
+		}
+		if (pfd.revents != 0 && (u = ub_process(ctx)) != 0) {
+			rc = ub_to_deed(u);
+			break;
+		}
+		for (size_t i = 0; i < n; i++)
+			still += !p[i].done;
+		waiting = still;
+	}
+	for (size_t i = 0; i < n; i++) {
+		if (!p[i].done)
+			q[i].rc = rc != DEED_OK ? rc : DEED_ETIMEOUT;
+		else if (p[i].err != 0)
+			q[i].rc = ub_to_deed(p[i].err);
+		else if ((q[i].rc = answer_fill(p[i].r, q[i].rrtype, &q[i].ans)) != DEED_OK)
+			va_dns_answer_cleanup(&q[i].ans);
+	}
+	rc = DEED_OK;
+out:
+	for (size_t i = 0; i < n; i++) {
+		if (rc != DEED_OK)
+			q[i].rc = rc;
+		if (i < MAX_BATCH)
+			ub_resolve_free(p[i].r);
+	}
+	ctx_close(ctx); /* unanswered queries are dropped with the context */
+	for (size_t i = 0; i < n; i++)
+		if (q[i].rc != DEED_OK)
+			return q[i].rc;
+	return DEED_OK;
+}
+
+int
+va_dns_lookup(struct va_dns *d, const char *name, int rrtype, int timeout_ms,
+	      struct va_dns_answer *ans)
+{
+	struct va_dns_query q = {.name = name, .rrtype = rrtype};
+	int rc = va_dns_lookup_many(d, &q, 1, timeout_ms);
+
+	*ans = q.ans;
+	return rc;
+}
+
+int
+va_dns_txt(struct va_dns *d, const char *name, int timeout_ms, struct va_dns_answer *ans)
+{
+	return va_dns_lookup(d, name, VA_DNS_TXT, timeout_ms, ans);
+}
+
+bool
+va_dns_failed(int rc, const struct va_dns_answer *ans, const char *name, int rrtype,
+	      char *buf, size_t bufsz)
+{
+	const char *type = va_dns_type_str(rrtype);
+
+	if (rc == DEED_ETIMEOUT) {
+		deed_seterr(buf, bufsz, "query timed out looking up %s for %s", type, name);
+	} else if (rc == DEED_ETOOBIG) {
+		deed_seterr(buf, bufsz, "more than %d %s records at %s", VA_DNS_MAX_RRS, type,
+			    name);
+	} else if (rc != DEED_OK) {
+		deed_seterr(buf, bufsz, "looking up %s for %s failed: %s", type, name,
+			    deed_strerror(rc));
+	} else if (ans->dnssec == VA_DNSSEC_BOGUS) {
+		/* Checked before the rcode: the validator turns a bogus answer into SERVFAIL. */
+		deed_seterr(buf, bufsz, "DNSSEC validation failed looking up %s for %s: %s", type,
+			    name, ans->why_bogus[0] ? ans->why_bogus : "bogus answer");
+	} else if (ans->rcode != VA_DNS_NOERROR && ans->rcode != VA_DNS_NXDOMAIN) {
+		deed_seterr(buf, bufsz,
+			    "%s looking up %s for %s - the domain's nameservers may be "
+			    "malfunctioning",
+			    va_dns_rcode_str(ans->rcode), type, name);
+	} else {
+		return false;
+	}
+	return true;
 }
 
 void
-va_dns01(struct va_dns *d, const struct va_request *req, struct va_result *res)
+va_dns01(struct va_dns *d, const struct va_request *req, int timeout_ms, struct va_result *res)
 {
-	struct va_dns_answer ans;
+	struct va_dns_answer ans = {0};
 	uint8_t digest[32];
-	char want[64], qname[300];
-	json_t *rec;
+	char want[64], qname[300], seen[408];
+	json_t *rec = NULL;
 	int rc;
 
 	memset(res, 0, sizeof(*res));
-	res->prob = PROB_UNAUTHORIZED;
+	res->prob = PROB_SERVER_INTERNAL;
+	if (strlen(req->identifier) > 253) {
+		res->prob = PROB_MALFORMED;
+		deed_seterr(res->detail, sizeof(res->detail), "identifier too long");
+		return;
+	}
 	snprintf(qname, sizeof(qname), "_acme-challenge.%s", req->identifier);
-	if (EVP_Digest(req->key_authz, strlen(req->key_authz), digest, NULL, EVP_sha256(), NULL) !=
-		    1 ||
+	/* RFC 8555 §8.4: the record holds base64url(SHA-256(key authorization)). */
+	if (EVP_Digest(req->key_authz, strlen(req->key_authz), digest, NULL, EVP_sha256(),
+		       NULL) != 1 ||
 	    b64url_encode_buf(digest, sizeof(digest), want, sizeof(want)) != DEED_OK) {
-		res->prob = PROB_SERVER_INTERNAL;
 		deed_seterr(res->detail, sizeof(res->detail), "cannot compute the digest");
 		return;
 	}
-	if ((rc = va_dns_lookup(d, qname, RR_TXT, &ans)) != DEED_OK) {
-		res->prob = PROB_DNS;
-		deed_seterr(res->detail, sizeof(res->detail), "DNS lookup of TXT %s failed", qname);
-		return;
+	rc = va_dns_txt(d, qname, timeout_ms, &ans);
+	if ((res->records = json_array()) == NULL || (rec = json_object()) == NULL ||
+	    json_array_append_new(res->records, rec) != 0 ||
+	    json_object_set_new(rec, "hostname", json_string(req->identifier)) != 0 ||
+	    json_object_set_new(rec, "txtName", json_string(qname)) != 0 ||
+	    (rc == DEED_OK &&
+	     json_object_set_new(rec, "dnssec", json_string(va_dnssec_str(ans.dnssec))) != 0)) {
+		deed_seterr(res->detail, sizeof(res->detail), "out of memory");
+		goto out;
 	}
-	rec = json_object();
-	json_object_set_new(rec, "hostname", json_string(qname));
-	json_object_set_new(rec, "dnssec", json_string(va_dnssec_str(ans.dnssec)));
-	res->records = json_array();
-	json_array_append_new(res->records, rec);
-
-	if (ans.dnssec == VA_DNSSEC_BOGUS) {
+	if (va_dns_failed(rc, &ans, qname, VA_DNS_TXT, res->detail, sizeof(res->detail))) {
 		res->prob = PROB_DNS;
-		deed_seterr(res->detail, sizeof(res->detail),
-			    "DNSSEC validation of TXT %s failed: %s", qname, ans.why_bogus);
-	} else if (ans.rcode != 0 && ans.rcode != 3) {
-		res->prob = PROB_DNS;
-		deed_seterr(res->detail, sizeof(res->detail), "DNS lookup of TXT %s: %s", qname,
-			    rcode_str(ans.rcode));
-	} else if (!ans.havedata || ans.n == 0) {
+		goto out;
+	}
+	res->prob = PROB_UNAUTHORIZED;
+	if (ans.n == 0) {
 		deed_seterr(res->detail, sizeof(res->detail), "No TXT record found at %s", qname);
-	} else {
-		for (size_t i = 0; i < ans.n && !res->ok; i++)
-			res->ok = ans.len[i] == strlen(want) &&
-				  CRYPTO_memcmp(ans.rr[i], want, ans.len[i]) == 0;
-		if (!res->ok)
-			deed_seterr(res->detail, sizeof(res->detail),
-				    "Incorrect TXT record \"%.*s\"%s found at %s (expected \"%s\")",
-				    SHOWN_MAX, ans.rr[0], ans.n > 1 ? " (and others)" : "", qname,
-				    want);
+		goto out;
 	}
+	/* Any record may match: a name and its wildcard in one order publish two values. */
+	for (size_t i = 0; i < ans.n && !res->ok; i++)
+		res->ok = ans.len[i] == strlen(want) &&
+			  CRYPTO_memcmp(ans.rr[i], want, ans.len[i]) == 0;
+	if (!res->ok) {
+		va_printable(ans.rr[0], ans.len[0], seen, sizeof(seen));
+		if (ans.n > 1)
+			deed_seterr(res->detail, sizeof(res->detail),
+				    "Incorrect TXT record \"%s\" (and %zu more) found at %s", seen,
+				    ans.n - 1, qname);
+		else
+			deed_seterr(res->detail, sizeof(res->detail),
+				    "Incorrect TXT record \"%s\" found at %s", seen, qname);
+	}
+out:
 	va_dns_answer_cleanup(&ans);
 }

@@ -7,41 +7,110 @@
 #include "va.h"
 
 /*
- * DNS for validation: one libunbound context shared by every validation thread (libunbound
- * serializes what needs it), no answer cache between validations, DNSSEC validation when trust
- * anchors are configured. CAA and dns-persist-01 lookups build on va_dns_lookup.
+ * DNS for validation, on libunbound: the lookups of dns-01 and of http-01's address
+ * resolution, and the base that CAA and dns-persist-01 build on.
+ *
+ * Every lookup runs in a resolver context of its own, made for it and dropped after it. So no
+ * answer is ever served from a cache (a record removed a second ago cannot validate; a record
+ * published a second ago is seen), the TTL reported is the one the server sent, and
+ * concurrent lookups from many threads share nothing. Each lookup has a deadline; at the
+ * deadline it is abandoned (DEED_ETIMEOUT). DNSSEC is validated when trust anchors are
+ * configured; without them every answer is insecure.
  */
 
 enum va_dnssec { VA_DNSSEC_INSECURE, VA_DNSSEC_SECURE, VA_DNSSEC_BOGUS };
 
+/* RR types, host order. */
+#define VA_DNS_A 1
+#define VA_DNS_CNAME 5
+#define VA_DNS_TXT 16
+#define VA_DNS_AAAA 28
+#define VA_DNS_CAA 257
+
+/* Cap on the RRs of one answer; an RRset larger than this is refused (DEED_ETOOBIG) rather
+ * than cut, so that no record is silently left out of a comparison. */
 #define VA_DNS_MAX_RRS 64
 
+/* Canonical rcodes (RFC 1035 §4.1.1). libunbound reports an upstream REFUSED as SERVFAIL. */
+#define VA_DNS_NOERROR 0
+#define VA_DNS_SERVFAIL 2
+#define VA_DNS_NXDOMAIN 3
+
 struct va_dns_answer {
-	int rcode;              /* DNS rcode (0 NOERROR, 2 SERVFAIL, 3 NXDOMAIN, 5 REFUSED) */
-	bool havedata;
+	int rcode;              /* DNS rcode of the final answer (after CNAMEs) */
 	enum va_dnssec dnssec;
-	char why_bogus[160];
-	uint32_t ttl;
-	size_t n;
-	char *rr[VA_DNS_MAX_RRS]; /* TXT: character-strings joined; A/AAAA: address text */
+	char why_bogus[160];    /* the validator's reason when dnssec is VA_DNSSEC_BOGUS */
+	uint32_t ttl;           /* TTL of the answer RRset as served (0 when n == 0) */
+	size_t n;               /* RRs of the asked type; 0 for NXDOMAIN and NODATA */
+	char *rr[VA_DNS_MAX_RRS];  /* TXT: the RR's character-strings joined (RFC 8555 §8.4);
+				      A, AAAA: address text; other types: the raw RDATA.
+				      Each is NUL-terminated; len excludes the NUL */
 	size_t len[VA_DNS_MAX_RRS];
 };
 
 struct va_dns;
 
-/* resolver: "ADDR", "ADDR@PORT" or "ADDR:PORT" (IPv4) or NULL for /etc/resolv.conf.
- * Returns DEED_OK, DEED_EINVAL (bad resolver or anchor file), DEED_ENOMEM. */
+/*
+ * resolver: where every lookup is sent: "ADDR", "ADDR@PORT", "IPV4:PORT" or "[IPV6]:PORT";
+ * NULL or "" = the name servers of /etc/resolv.conf, read at each lookup. trust_anchor_file:
+ * DS or DNSKEY records in zone-file format (libunbound's ub_ctx_add_ta_file); NULL or "" = no
+ * DNSSEC validation. Both are checked here, by setting up one resolver context.
+ * Returns DEED_OK, DEED_EINVAL (bad resolver, unreadable or unusable anchor file; err says
+ * which), DEED_ENOMEM.
+ */
 int va_dns_new(const char *resolver, const char *trust_anchor_file, struct va_dns **out,
 	       char *err, size_t errlen);
 void va_dns_free(struct va_dns *d);
 
-/* Look name up (type 1 A, 16 TXT, 28 AAAA, 257 CAA ...). DEED_OK when an answer came back
- * (look at rcode), DEED_EDNS when the lookup itself failed. */
-int va_dns_lookup(struct va_dns *d, const char *name, int rrtype, struct va_dns_answer *ans);
+/*
+ * Look name up (IN class, rrtype host order) and wait at most timeout_ms. ans is always
+ * initialised, so va_dns_answer_cleanup is safe after any return.
+ * Returns DEED_OK when an answer came back, whatever its rcode (look at ans->rcode and
+ * ans->dnssec); DEED_ETIMEOUT when the deadline passed first; DEED_ETOOBIG when the RRset has
+ * more than VA_DNS_MAX_RRS records; DEED_EINVAL for a name libunbound cannot parse;
+ * DEED_EDNS when the resolver could not run; DEED_ENOMEM.
+ */
+int va_dns_lookup(struct va_dns *d, const char *name, int rrtype, int timeout_ms,
+		  struct va_dns_answer *ans);
+
+/* va_dns_lookup for TXT. */
+int va_dns_txt(struct va_dns *d, const char *name, int timeout_ms, struct va_dns_answer *ans);
+
+/* One lookup of a batch. */
+struct va_dns_query {
+	const char *name;
+	int rrtype;
+	int rc;                    /* set: what va_dns_lookup would have returned */
+	struct va_dns_answer ans;  /* set; clean it up with va_dns_answer_cleanup */
+};
+
+/*
+ * Run n lookups at the same time, all within one deadline of timeout_ms (http-01 asks AAAA
+ * and A together; CAA asks a name and its ancestors). Every q[i].rc and q[i].ans is set.
+ * Returns DEED_OK when every q[i].rc is DEED_OK, else the first q[i].rc that is not.
+ */
+int va_dns_lookup_many(struct va_dns *d, struct va_dns_query *q, size_t n, int timeout_ms);
+
 void va_dns_answer_cleanup(struct va_dns_answer *ans);
 
-/* Short text for a result's security, "secure" / "insecure" / "bogus". */
+/* "secure" / "insecure" / "bogus". */
 const char *va_dnssec_str(enum va_dnssec s);
 
-/* dns-01 (RFC 8555 §8.4). */
-void va_dns01(struct va_dns *d, const struct va_request *req, struct va_result *res);
+/* "NOERROR", "SERVFAIL", "NXDOMAIN" ... for problem details. */
+const char *va_dns_rcode_str(int rcode);
+
+/* "TXT", "A", "AAAA", "CAA" ... for problem details. */
+const char *va_dns_type_str(int rrtype);
+
+/*
+ * Write into buf (size bufsz) the problem detail for a lookup that did not give a usable
+ * answer: rc from va_dns_lookup, or DEED_OK with a bogus answer or an rcode other than
+ * NOERROR/NXDOMAIN. Returns true when that is the case (the caller reports PROB_DNS), false
+ * when ans is a usable answer (NOERROR or NXDOMAIN, not bogus).
+ */
+bool va_dns_failed(int rc, const struct va_dns_answer *ans, const char *name, int rrtype,
+		   char *buf, size_t bufsz);
+
+/* dns-01 (RFC 8555 §8.4) within timeout_ms. Always fills res. */
+void va_dns01(struct va_dns *d, const struct va_request *req, int timeout_ms,
+	      struct va_result *res);

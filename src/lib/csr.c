@@ -80,8 +80,10 @@ read_sans(struct csr *c, X509_REQ *req, char *err, size_t errlen)
 	GENERAL_NAMES *gens = NULL;
 	int rc = DEED_OK, crit = 0;
 
+	/* OpenSSL 3 gives an empty stack when there is no extensionRequest attribute, NULL when
+	 * it does not parse; the latter must not pass as "no SAN". */
 	if (exts == NULL)
-		return DEED_OK;
+		return seterr(err, errlen, DEED_EMALFORMED, "CSR extension request does not parse");
 	gens = X509V3_get_d2i(exts, NID_subject_alt_name, &crit, NULL);
 	if (gens == NULL && crit == -2) {
 		rc = seterr(err, errlen, DEED_EMALFORMED, "CSR has more than one SAN extension");
@@ -101,7 +103,7 @@ read_sans(struct csr *c, X509_REQ *req, char *err, size_t errlen)
 								  : "non-DNS name";
 
 			rc = seterr(err, errlen, DEED_EUNSUPPORTED,
-				    "CSR has a %s SAN; only DNS names are supported", what);
+				    "CSR has a SAN of type %s; only DNS names are supported", what);
 			goto out;
 		}
 		rc = add_name(c, (const char *)ASN1_STRING_get0_data(g->d.dNSName),
@@ -212,30 +214,38 @@ out:
 	return rc;
 }
 
+/* Encrypted PEM is not a CSR anyone sends; without this OpenSSL would ask the terminal. */
+static int
+no_password(char *buf, int size, int rwflag, void *u)
+{
+	return -1;
+}
+
 int
 csr_parse_pem(const char *pem, size_t len, struct csr **out, char *err, size_t errlen)
 {
-	BIO *b = BIO_new_mem_buf(pem, (int)len);
-	X509_REQ *req = NULL;
+	BIO *b = NULL;
 	unsigned char *der = NULL;
-	int n, rc;
+	long n = 0;
+	int rc;
 
 	*out = NULL;
-	if (b == NULL)
+	/* Before BIO_new_mem_buf: it takes an int, and a negative one means "use strlen". */
+	if (len > 4 * CSR_MAX_DER)
+		return seterr(err, errlen, DEED_ETOOBIG, "CSR PEM is larger than %d bytes",
+			      4 * CSR_MAX_DER);
+	if ((b = BIO_new_mem_buf(pem, (int)len)) == NULL)
 		return DEED_ENOMEM;
-	if (len > 4 * CSR_MAX_DER || (req = PEM_read_bio_X509_REQ(b, NULL, NULL, NULL)) == NULL) {
+	/* The DER as sent goes to csr_parse_der, not a re-encoding: trailing data inside the
+	 * block is refused as it is in DER, and struct csr keeps the request as received. */
+	if (PEM_bytes_read_bio(&der, &n, NULL, PEM_STRING_X509_REQ, b, no_password, NULL) != 1) {
 		BIO_free(b);
 		return seterr(err, errlen, DEED_EMALFORMED,
 			      "no CERTIFICATE REQUEST PEM block found");
 	}
 	BIO_free(b);
-	if ((n = i2d_X509_REQ(req, &der)) <= 0) {
-		X509_REQ_free(req);
-		return DEED_EMALFORMED;
-	}
 	rc = csr_parse_der(der, (size_t)n, out, err, errlen);
 	OPENSSL_free(der);
-	X509_REQ_free(req);
 	return rc;
 }
 
@@ -247,14 +257,16 @@ csr_create(EVP_PKEY *key, const char *const *names, size_t n, uint8_t **der, siz
 	GENERAL_NAMES *gens = NULL;
 	STACK_OF(X509_EXTENSION) *exts = NULL;
 	X509_EXTENSION *ext = NULL;
-	const EVP_MD *md = EVP_PKEY_get_id(key) == EVP_PKEY_ED25519 ? NULL : EVP_sha256();
+	const EVP_MD *md = EVP_sha256();
 	unsigned char *buf = NULL;
 	int len, rc = DEED_ECRYPTO;
 
 	*der = NULL;
 	*derlen = 0;
-	if (n == 0 || n > CSR_MAX_NAMES)
+	if (key == NULL || names == NULL || n == 0 || n > CSR_MAX_NAMES)
 		return DEED_EINVAL;
+	if (EVP_PKEY_get_id(key) == EVP_PKEY_ED25519)
+		md = NULL; /* Ed25519 hashes inside the signature */
 	if ((req = X509_REQ_new()) == NULL || (subj = X509_NAME_new()) == NULL ||
 	    (gens = GENERAL_NAMES_new()) == NULL || (exts = sk_X509_EXTENSION_new_null()) == NULL)
 		goto out;

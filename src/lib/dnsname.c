@@ -31,9 +31,30 @@ ldh(char c)
 }
 
 /*
+ * RFC 5891 §5.4: an "xn--" label is an A-label only if it decodes to a valid U-label that
+ * encodes back to the same label. Punycode decoding alone takes almost anything ("xn--abc"
+ * decodes to C1 control characters, "xn--ls8h" to an emoji), so encode it back and compare.
+ */
+static bool
+alabel_ok(const char *label, size_t len)
+{
+	char a[LABEL_MAX + 1], *u = NULL, *back = NULL;
+	bool ok;
+
+	memcpy(a, label, len);
+	a[len] = '\0';
+	ok = idn2_to_unicode_8z8z(a, &u, 0) == IDN2_OK &&
+	     idn2_to_ascii_8z(u, &back, IDN2_NFC_INPUT | IDN2_NONTRANSITIONAL) == IDN2_OK &&
+	     strcmp(back, a) == 0;
+	idn2_free(back);
+	idn2_free(u);
+	return ok;
+}
+
+/*
  * Check an ASCII name that is already lowercase and has no trailing dot: LDH labels of 1-63
  * octets, no leading or trailing hyphen, at least two labels, a TLD that is not all digits (so
- * IPv4 literals are refused), and "xn--" labels that decode (RFC 5890 A-labels).
+ * IPv4 literals are refused), and "xn--" labels that are A-labels (RFC 5890 §2.3.2.1).
  */
 static int
 check_ldh(const char *name, const char *shown, char *err, size_t errlen)
@@ -69,17 +90,10 @@ check_ldh(const char *name, const char *shown, char *err, size_t errlen)
 			return fail(err, errlen,
 				    "name \"%.200s\" has a label starting or ending with '-'", shown);
 		if (len >= 4 && strncmp(label, "xn--", 4) == 0) {
-			char a[LABEL_MAX + 1], *u = NULL;
-			int rc;
-
-			memcpy(a, label, len);
-			a[len] = '\0';
-			rc = idn2_to_unicode_8z8z(a, &u, 0);
-			idn2_free(u);
-			if (rc != IDN2_OK)
+			if (!alabel_ok(label, len))
 				return fail(err, errlen,
-					    "name \"%.200s\" has an \"xn--\" label that is not valid "
-					    "punycode",
+					    "name \"%.200s\" has an \"xn--\" label that is not a valid "
+					    "A-label",
 					    shown);
 		} else if (len >= 4 && label[2] == '-' && label[3] == '-') {
 			/* RFC 5891 §4.2.3.1: "??--" is reserved for IDNA prefixes. */

@@ -82,6 +82,52 @@ prob_http_status(enum prob_type t)
 	return (size_t)t < N_TYPES ? types[t].status : 500;
 }
 
+/* Length of the well-formed UTF-8 sequence at s (RFC 3629 §4), 0 if none starts there. */
+static size_t
+utf8_seq(const unsigned char *s)
+{
+	unsigned int cp;
+	size_t n;
+
+	if (s[0] < 0x80)
+		return 1;
+	if (s[0] >= 0xc2 && s[0] <= 0xdf)
+		n = 2, cp = s[0] & 0x1fu;
+	else if (s[0] >= 0xe0 && s[0] <= 0xef)
+		n = 3, cp = s[0] & 0x0fu;
+	else if (s[0] >= 0xf0 && s[0] <= 0xf4)
+		n = 4, cp = s[0] & 0x07u;
+	else
+		return 0;
+	for (size_t i = 1; i < n; i++) {
+		if ((s[i] & 0xc0) != 0x80) /* also stops at the terminating NUL */
+			return 0;
+		cp = cp << 6 | (s[i] & 0x3fu);
+	}
+	if ((n == 3 && (cp < 0x800 || (cp >= 0xd800 && cp <= 0xdfff))) ||
+	    (n == 4 && (cp < 0x10000 || cp > 0x10ffff)))
+		return 0;
+	return n;
+}
+
+/*
+ * Details quote what the client sent (a name cut at "%.200s", a CSR's bytes) and are cut at
+ * DETAIL_MAX, so they may hold invalid or half a UTF-8 sequence; jansson refuses such a
+ * string and the whole document would be lost. Replace each offending byte with '?'.
+ */
+static void
+utf8_scrub(char *s)
+{
+	while (*s != '\0') {
+		size_t n = utf8_seq((const unsigned char *)s);
+
+		if (n == 0)
+			*s++ = '?';
+		else
+			s += n;
+	}
+}
+
 json_t *
 prob_new(enum prob_type t, const char *fmt, ...)
 {
@@ -90,8 +136,10 @@ prob_new(enum prob_type t, const char *fmt, ...)
 	va_list ap;
 
 	va_start(ap, fmt);
-	vsnprintf(detail, sizeof(detail), fmt, ap);
+	if (vsnprintf(detail, sizeof(detail), fmt, ap) < 0)
+		detail[0] = '\0';
 	va_end(ap);
+	utf8_scrub(detail);
 	if ((p = json_object()) == NULL)
 		return NULL;
 	if (json_object_set_new(p, "type", json_string(prob_urn(t))) != 0 ||

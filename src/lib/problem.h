@@ -33,7 +33,7 @@ enum prob_type {
 	PROB_USER_ACTION_REQUIRED,
 	PROB_ALREADY_REPLACED,
 	PROB_INVALID_PROFILE,
-	PROB_NOT_FOUND,        /* no ACME type: plain 404, type "about:blank" */
+	PROB_NOT_FOUND,        /* 404, type malformed */
 	PROB_METHOD_NOT_ALLOWED, /* 405, type malformed */
 	PROB_UNSUPPORTED_MEDIA, /* 415, type malformed */
 	PROB_CONFLICT,          /* 409, type malformed (keyChange to a key in use) */

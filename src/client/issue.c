@@ -1,0 +1,484 @@
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <openssl/pem.h>
+#include <openssl/x509.h>
+
+#include "b64url.h"
+#include "csr.h"
+#include "djson.h"
+#include "error.h"
+#include "issue.h"
+#include "jwk.h"
+
+#define MAX_AUTHZ 100
+
+struct pending {
+	char authz_url[1024];
+	char chall_url[1024];
+	char identifier[256];
+	char token[128];
+	char key_authz[256];
+	bool wildcard;
+	bool presented;
+};
+
+static void
+progress(const struct issue_opts *o, const char *step, const char *detail)
+{
+	if (o->progress != NULL)
+		o->progress(o->progress_arg, step, detail);
+}
+
+static time_t
+mono(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return ts.tv_sec;
+}
+
+/* Sleep before the next poll: the server's Retry-After when it gave one, else a backoff that
+ * grows from 1 s to 8 s; never past the deadline. */
+static bool
+wait_poll(const struct acme_resp *r, int *delay, time_t deadline)
+{
+	int s = r->retry_after > 0 ? r->retry_after : *delay;
+	time_t left = deadline - mono();
+
+	if (left <= 0)
+		return false;
+	if (s > left)
+		s = (int)left;
+	if (s > 60)
+		s = 60;
+	sleep((unsigned)s);
+	if (*delay < 8)
+		*delay *= 2;
+	return true;
+}
+
+static int
+fail(enum issue_fail *why, enum issue_fail w, int rc)
+{
+	*why = w;
+	return rc;
+}
+
+/* A POST whose answer must be 2xx; otherwise err gets the problem. */
+static int
+post_ok(struct acme *a, const char *url, const char *payload, struct acme_resp *r,
+	enum issue_fail *why, const char *what, char *err, size_t errlen)
+{
+	char prob[768];
+	int rc = acme_post(a, url, payload, r, err, errlen);
+
+	if (rc != DEED_OK)
+		return fail(why, ISSUE_FAIL_NETWORK, rc);
+	if (r->status < 200 || r->status > 299) {
+		acme_problem(r, prob, sizeof(prob));
+		deed_seterr(err, errlen, "%s: %s", what, prob);
+		acme_resp_cleanup(r);
+		return fail(why, ISSUE_FAIL_SERVER, DEED_EDENIED);
+	}
+	return DEED_OK;
+}
+
+static char *
+order_payload(const struct issue_opts *o)
+{
+	json_t *p = json_object(), *ids = json_array();
+	char *s;
+
+	for (size_t i = 0; i < o->n_names; i++)
+		json_array_append_new(ids, json_pack("{s:s,s:s}", "type", "dns", "value",
+						     o->names[i]));
+	json_object_set_new(p, "identifiers", ids);
+	s = djson_dump(p);
+	json_decref(p);
+	return s;
+}
+
+/* Read one authorization; if pending, pick the solver's challenge and present it. */
+static int
+prepare_authz(struct acme *a, const char *thumbprint, const char *account_url,
+	      const struct issue_opts *o, const char *url, struct pending *p, bool *needed,
+	      enum issue_fail *why, char *err, size_t errlen)
+{
+	struct acme_resp r;
+	const json_t *chs, *ch = NULL;
+	const char *status, *value;
+	struct solver_challenge sc;
+	size_t i;
+	int rc;
+
+	*needed = false;
+	if ((rc = post_ok(a, url, NULL, &r, why, "authorization", err, errlen)) != DEED_OK)
+		return rc;
+	status = djson_str(r.body, "status");
+	value = djson_str(json_object_get(r.body, "identifier"), "value");
+	if (status == NULL || value == NULL) {
+		acme_resp_cleanup(&r);
+		deed_seterr(err, errlen, "%s: not an authorization object", url);
+		return fail(why, ISSUE_FAIL_SERVER, DEED_EMALFORMED);
+	}
+	if (strcmp(status, "valid") == 0) {
+		acme_resp_cleanup(&r);
+		return DEED_OK;
+	}
+	if (strcmp(status, "pending") != 0) {
+		deed_seterr(err, errlen, "authorization for %s is %s", value, status);
+		acme_resp_cleanup(&r);
+		return fail(why, ISSUE_FAIL_VALIDATION, DEED_ESTATE);
+	}
+	snprintf(p->authz_url, sizeof(p->authz_url), "%s", url);
+	snprintf(p->identifier, sizeof(p->identifier), "%s", value);
+	p->wildcard = json_is_true(json_object_get(r.body, "wildcard"));
+	chs = json_object_get(r.body, "challenges");
+	json_array_foreach(chs, i, ch) {
+		const char *type = djson_str(ch, "type");
+
+		if (type != NULL && strcmp(type, o->solver->type) == 0)
+			break;
+	}
+	if (i == json_array_size(chs) || djson_str(ch, "url") == NULL ||
+	    djson_str(ch, "token") == NULL) {
+		deed_seterr(err, errlen, "the server offers no %s challenge for %s%s",
+			    o->solver->type, p->wildcard ? "*." : "", value);
+		acme_resp_cleanup(&r);
+		return fail(why, ISSUE_FAIL_SERVER, DEED_EUNSUPPORTED);
+	}
+	snprintf(p->chall_url, sizeof(p->chall_url), "%s", djson_str(ch, "url"));
+	snprintf(p->token, sizeof(p->token), "%s", djson_str(ch, "token"));
+	acme_resp_cleanup(&r);
+	/* RFC 8555 §8.1: the key authorization binds the token to the account key. */
+	snprintf(p->key_authz, sizeof(p->key_authz), "%s.%s", p->token, thumbprint);
+	sc = (struct solver_challenge){o->solver->type, p->identifier, p->wildcard, p->token,
+				       p->key_authz, account_url};
+	progress(o, "presenting", p->identifier);
+	if ((rc = o->solver->ops->present(o->solver, &sc, err, errlen)) != DEED_OK)
+		return fail(why, ISSUE_FAIL_SOLVER, rc);
+	p->presented = true;
+	*needed = true;
+	return DEED_OK;
+}
+
+/* Poll an authorization until it is decided. */
+static int
+await_authz(struct acme *a, const struct pending *p, time_t deadline, enum issue_fail *why,
+	    char *err, size_t errlen)
+{
+	int delay = 1, rc;
+
+	for (;;) {
+		struct acme_resp r;
+		const char *status;
+
+		if ((rc = post_ok(a, p->authz_url, NULL, &r, why, "authorization", err, errlen)) !=
+		    DEED_OK)
+			return rc;
+		status = djson_str(r.body, "status");
+		if (status != NULL && strcmp(status, "valid") == 0) {
+			acme_resp_cleanup(&r);
+			return DEED_OK;
+		}
+		if (status == NULL || strcmp(status, "pending") != 0) {
+			/* Find the failed challenge's error for the user. */
+			const json_t *ch;
+			size_t i;
+			const char *detail = NULL, *type = NULL;
+
+			json_array_foreach(json_object_get(r.body, "challenges"), i, ch) {
+				const json_t *e = json_object_get(ch, "error");
+
+				if (e != NULL) {
+					detail = djson_str(e, "detail");
+					type = djson_str(e, "type");
+				}
+			}
+			deed_seterr(err, errlen, "validation of %s%s failed: %s (%s)",
+				    p->wildcard ? "*." : "", p->identifier,
+				    detail != NULL ? detail : status != NULL ? status : "?",
+				    type != NULL ? type : "no problem type");
+			acme_resp_cleanup(&r);
+			return fail(why, ISSUE_FAIL_VALIDATION, DEED_EDENIED);
+		}
+		if (!wait_poll(&r, &delay, deadline)) {
+			acme_resp_cleanup(&r);
+			deed_seterr(err, errlen, "validation of %s timed out", p->identifier);
+			return fail(why, ISSUE_FAIL_VALIDATION, DEED_ETIMEOUT);
+		}
+		acme_resp_cleanup(&r);
+	}
+}
+
+/* Poll the order until its status is one of want (or invalid). */
+static int
+await_order(struct acme *a, const char *url, const char *want, time_t deadline,
+	    struct acme_resp *out, enum issue_fail *why, char *err, size_t errlen)
+{
+	int delay = 1, rc;
+
+	for (;;) {
+		const char *status;
+
+		if ((rc = post_ok(a, url, NULL, out, why, "order", err, errlen)) != DEED_OK)
+			return rc;
+		status = djson_str(out->body, "status");
+		if (status != NULL && strcmp(status, want) == 0)
+			return DEED_OK;
+		if (status == NULL || strcmp(status, "invalid") == 0) {
+			char prob[512] = "no reason given";
+			const json_t *e = json_object_get(out->body, "error");
+
+			if (e != NULL)
+				snprintf(prob, sizeof(prob), "%s", djson_str(e, "detail"));
+			deed_seterr(err, errlen, "order became invalid: %s", prob);
+			acme_resp_cleanup(out);
+			return fail(why, ISSUE_FAIL_SERVER, DEED_ESTATE);
+		}
+		if (!wait_poll(out, &delay, deadline)) {
+			acme_resp_cleanup(out);
+			deed_seterr(err, errlen, "order did not become %s in time", want);
+			return fail(why, ISSUE_FAIL_SERVER, DEED_ETIMEOUT);
+		}
+		acme_resp_cleanup(out);
+	}
+}
+
+static int
+make_key_and_csr(const struct issue_opts *o, char **key_pem, char **csr_payload)
+{
+	struct jwk *k = NULL;
+	uint8_t *der = NULL;
+	size_t len = 0;
+	char *b = NULL;
+	BIO *bio = NULL;
+	BUF_MEM *mem;
+	int rc;
+
+	if ((rc = jwk_generate(o->key_type != NULL ? o->key_type : "ec256", &k)) != DEED_OK)
+		return rc;
+	if ((rc = csr_create(k->pkey, o->names, o->n_names, &der, &len)) != DEED_OK)
+		goto out;
+	if ((rc = b64url_encode(der, len, &b)) != DEED_OK)
+		goto out;
+	if ((*csr_payload = malloc(strlen(b) + 16)) == NULL) {
+		rc = DEED_ENOMEM;
+		goto out;
+	}
+	sprintf(*csr_payload, "{\"csr\":\"%s\"}", b);
+	rc = DEED_ECRYPTO;
+	if ((bio = BIO_new(BIO_s_mem())) == NULL ||
+	    PEM_write_bio_PrivateKey(bio, k->pkey, NULL, NULL, 0, NULL, NULL) != 1)
+		goto out;
+	BIO_get_mem_ptr(bio, &mem);
+	if ((*key_pem = strndup(mem->data, mem->length)) == NULL) {
+		rc = DEED_ENOMEM;
+		goto out;
+	}
+	rc = DEED_OK;
+out:
+	BIO_free(bio);
+	free(b);
+	free(der);
+	jwk_free(k);
+	return rc;
+}
+
+/* The issuer CN of the last certificate in a PEM chain (what --preferred-chain names). */
+static bool
+chain_matches(const char *pem, const char *want)
+{
+	BIO *b = BIO_new_mem_buf(pem, -1);
+	X509 *x, *last = NULL;
+	char cn[256] = "";
+	bool match;
+
+	while (b != NULL && (x = PEM_read_bio_X509(b, NULL, NULL, NULL)) != NULL) {
+		X509_free(last);
+		last = x;
+	}
+	if (last != NULL)
+		X509_NAME_get_text_by_NID(X509_get_issuer_name(last), NID_commonName, cn, sizeof(cn));
+	match = strcmp(cn, want) == 0;
+	X509_free(last);
+	BIO_free(b);
+	return match;
+}
+
+static int
+download(struct acme *a, const struct issue_opts *o, const char *url, struct issue_result *res,
+	 enum issue_fail *why, char *err, size_t errlen)
+{
+	struct acme_resp r, alt;
+	const char *chosen, *second;
+	size_t from = 0;
+	int rc;
+
+	if ((rc = post_ok(a, url, NULL, &r, why, "certificate", err, errlen)) != DEED_OK)
+		return rc;
+	chosen = r.raw;
+	memset(&alt, 0, sizeof(alt));
+	if (o->preferred_chain != NULL && !chain_matches(r.raw, o->preferred_chain)) {
+		const char *u;
+
+		/* RFC 8555 §7.4.2: alternates are Link rel="alternate" on the certificate URL. */
+		while ((u = acme_link(&r, "alternate", &from)) != NULL) {
+			if (post_ok(a, u, NULL, &alt, why, "alternate chain", err, errlen) != DEED_OK)
+				continue;
+			if (chain_matches(alt.raw, o->preferred_chain)) {
+				chosen = alt.raw;
+				break;
+			}
+			acme_resp_cleanup(&alt);
+		}
+	}
+	if (chosen == NULL || strncmp(chosen, "-----BEGIN CERTIFICATE-----", 27) != 0 ||
+	    (second = strstr(chosen + 27, "-----END CERTIFICATE-----")) == NULL) {
+		deed_seterr(err, errlen, "%s: the server sent no PEM certificate chain", url);
+		rc = fail(why, ISSUE_FAIL_SERVER, DEED_EMALFORMED);
+		goto out;
+	}
+	second += strlen("-----END CERTIFICATE-----");
+	while (*second == '\r' || *second == '\n')
+		second++;
+	res->cert_pem = malloc((size_t)(second - chosen) + 2);
+	res->chain_pem = strdup(second);
+	res->cert_url = strdup(url);
+	if (res->cert_pem == NULL || res->chain_pem == NULL || res->cert_url == NULL) {
+		rc = DEED_ENOMEM;
+		goto out;
+	}
+	memcpy(res->cert_pem, chosen, (size_t)(second - chosen));
+	res->cert_pem[second - chosen] = '\0';
+	if (res->cert_pem[second - chosen - 1] != '\n')
+		strcat(res->cert_pem, "\n");
+	rc = DEED_OK;
+out:
+	acme_resp_cleanup(&alt);
+	acme_resp_cleanup(&r);
+	return rc;
+}
+
+int
+issue_run(struct acme *a, const char *thumbprint, const char *account_url,
+	  const struct issue_opts *o, struct issue_result *res, enum issue_fail *why, char *err,
+	  size_t errlen)
+{
+	struct pending *p = NULL;
+	struct acme_resp r, ord;
+	const json_t *azs, *u;
+	char order_url[1024], finalize[1024], *payload = NULL, *csr = NULL;
+	time_t deadline = mono() + (o->timeout_s > 0 ? o->timeout_s : 300);
+	size_t n = 0, i;
+	int rc;
+
+	memset(res, 0, sizeof(*res));
+	memset(&ord, 0, sizeof(ord));
+	*why = ISSUE_FAIL_NONE;
+	progress(o, "ordering", o->names[0]);
+	if ((payload = order_payload(o)) == NULL)
+		return DEED_ENOMEM;
+	rc = post_ok(a, acme_dir(a, "newOrder"), payload, &r, why, "new order", err, errlen);
+	free(payload);
+	if (rc != DEED_OK)
+		return rc;
+	snprintf(order_url, sizeof(order_url), "%s", r.location);
+	snprintf(finalize, sizeof(finalize), "%s",
+		 djson_str(r.body, "finalize") ? djson_str(r.body, "finalize") : "");
+	azs = json_object_get(r.body, "authorizations");
+	if (order_url[0] == '\0' || finalize[0] == '\0' || !json_is_array(azs) ||
+	    json_array_size(azs) > MAX_AUTHZ) {
+		acme_resp_cleanup(&r);
+		deed_seterr(err, errlen, "the new order has no Location, finalize or authorizations");
+		return fail(why, ISSUE_FAIL_SERVER, DEED_EMALFORMED);
+	}
+	if ((p = calloc(json_array_size(azs) + 1, sizeof(*p))) == NULL) {
+		acme_resp_cleanup(&r);
+		return DEED_ENOMEM;
+	}
+	json_array_foreach(azs, i, u) {
+		bool needed = false;
+
+		rc = prepare_authz(a, thumbprint, account_url, o, json_string_value(u), &p[n],
+				   &needed, why, err, errlen);
+		if (rc != DEED_OK)
+			break;
+		if (needed)
+			n++;
+	}
+	acme_resp_cleanup(&r);
+	if (rc == DEED_OK && n > 0 && o->solver->ops->ready != NULL) {
+		progress(o, "waiting", "for the challenge responses to be visible");
+		if ((rc = o->solver->ops->ready(o->solver, err, errlen)) != DEED_OK)
+			*why = ISSUE_FAIL_SOLVER;
+	}
+	for (i = 0; rc == DEED_OK && i < n; i++) {
+		progress(o, "validating", p[i].identifier);
+		rc = post_ok(a, p[i].chall_url, "{}", &r, why, "challenge", err, errlen);
+		acme_resp_cleanup(&r);
+	}
+	for (i = 0; rc == DEED_OK && i < n; i++)
+		rc = await_authz(a, &p[i], deadline, why, err, errlen);
+	/* Clean up whatever happened; a cleanup failure is reported only if all else went well.
+	 * A hook learns whether validation succeeded. */
+	solver_dns_hook_outcome(o->solver, rc == DEED_OK);
+	for (i = 0; i < n; i++) {
+		struct solver_challenge sc = {o->solver->type, p[i].identifier, p[i].wildcard,
+					      p[i].token, p[i].key_authz, account_url};
+		char cerr[256];
+
+		if (p[i].presented && o->solver->ops->cleanup(o->solver, &sc, cerr, sizeof(cerr)) !=
+					      DEED_OK && rc == DEED_OK) {
+			deed_seterr(err, errlen, "cleanup: %s", cerr);
+			rc = fail(why, ISSUE_FAIL_SOLVER, DEED_EIO);
+		}
+	}
+	if (rc != DEED_OK)
+		goto out;
+	if ((rc = await_order(a, order_url, "ready", deadline, &ord, why, err, errlen)) != DEED_OK)
+		goto out;
+	acme_resp_cleanup(&ord);
+	progress(o, "finalizing", o->names[0]);
+	if ((rc = make_key_and_csr(o, &res->key_pem, &csr)) != DEED_OK) {
+		deed_seterr(err, errlen, "cannot make the key and CSR: %s", deed_strerror(rc));
+		*why = ISSUE_FAIL_LOCAL;
+		goto out;
+	}
+	if ((rc = post_ok(a, finalize, csr, &r, why, "finalize", err, errlen)) != DEED_OK)
+		goto out;
+	acme_resp_cleanup(&r);
+	if ((rc = await_order(a, order_url, "valid", deadline, &ord, why, err, errlen)) != DEED_OK)
+		goto out;
+	if (djson_str(ord.body, "certificate") == NULL) {
+		deed_seterr(err, errlen, "the valid order has no certificate URL");
+		rc = fail(why, ISSUE_FAIL_SERVER, DEED_EMALFORMED);
+		goto out;
+	}
+	progress(o, "downloading", djson_str(ord.body, "certificate"));
+	rc = download(a, o, djson_str(ord.body, "certificate"), res, why, err, errlen);
+out:
+	acme_resp_cleanup(&ord);
+	free(csr);
+	free(p);
+	if (rc != DEED_OK)
+		issue_result_cleanup(res);
+	return rc;
+}
+
+void
+issue_result_cleanup(struct issue_result *r)
+{
+	free(r->cert_pem);
+	free(r->chain_pem);
+	if (r->key_pem != NULL)
+		explicit_bzero(r->key_pem, strlen(r->key_pem));
+	free(r->key_pem);
+	free(r->cert_url);
+	memset(r, 0, sizeof(*r));
+}

@@ -1,0 +1,146 @@
+#pragma once
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/socket.h>
+
+/*
+ * Challenge solvers of the client: they make a challenge answerable (publish a DNS record,
+ * serve a file, answer a TLS handshake) and undo it afterwards. The ACME flow is:
+ *
+ *   for each authorization: present(challenge)
+ *   ready()            -- e.g. wait until every DNS record is served
+ *   POST {} to each challenge, poll the authorizations
+ *   for each authorization: cleanup(challenge)   -- also after failure
+ *   free()
+ *
+ * Functions return DEED_OK or an error from error.h with err (may be NULL) filled with a
+ * one-line reason naming what failed (e.g. "DNS update for _acme-challenge.example.test
+ * refused by 127.0.0.1:8053: REFUSED").
+ */
+
+struct solver_challenge {
+	const char *type;        /* "http-01", "dns-01", "tls-alpn-01" */
+	const char *identifier;  /* DNS name without "*." */
+	bool wildcard;
+	const char *token;
+	const char *key_authz;   /* token "." account thumbprint */
+	const char *account_url;
+};
+
+struct solver;
+
+struct solver_ops {
+	int (*present)(struct solver *s, const struct solver_challenge *c, char *err,
+		       size_t errlen);
+	/* Block until everything presented can be seen by the CA, or the deadline passes
+	 * (DEED_ETIMEOUT). May be NULL. */
+	int (*ready)(struct solver *s, char *err, size_t errlen);
+	int (*cleanup)(struct solver *s, const struct solver_challenge *c, char *err,
+		       size_t errlen);
+	void (*free)(struct solver *s);
+};
+
+struct solver {
+	const struct solver_ops *ops;
+	const char *type; /* the challenge type it solves */
+};
+
+/* http-01, built-in responder on ADDR:PORT ("127.0.0.1:5002", "[::]:80"); serves
+ * /.well-known/acme-challenge/<token> for what is presented, 404 otherwise. */
+int solver_http_standalone_new(const char *listen, struct solver **out, char *err,
+			       size_t errlen);
+
+/* http-01 by writing DIR/.well-known/acme-challenge/<token> (mode 0644). */
+int solver_http_webroot_new(const char *dir, struct solver **out, char *err, size_t errlen);
+
+/* tls-alpn-01 (RFC 8737), built-in responder on ADDR:PORT: self-signed certificate per SNI
+ * with the critical id-pe-acmeIdentifier extension, ALPN "acme-tls/1" only. */
+int solver_tlsalpn_new(const char *listen, struct solver **out, char *err, size_t errlen);
+
+struct solver_dns_opts {
+	const char *server;      /* RFC 2136 primary, "ADDR:PORT" (port 53 if omitted) */
+	const char *tsig_file;   /* BIND `key "name" { algorithm ...; secret "..."; };` or a
+				  * one-line "alg:name:secret"; NULL = unsigned updates */
+	const char *zone;        /* zone to update; NULL = found by SOA lookups via resolver
+				  * (or, without one, at server) */
+	const char *resolver;    /* "ADDR:PORT" to check propagation; NULL = the zone's
+				  * authoritative servers (NS of the zone) */
+	int ttl;                 /* TTL of the TXT records, default 60 */
+	int timeout_s;           /* propagation deadline for ready(), default 120 */
+};
+
+/* dns-01 by RFC 2136 dynamic update (ldns), TSIG-signed. present adds one TXT value (never
+ * replaces the RRset: wildcard and apex share a name); cleanup deletes exactly that value. */
+int solver_dns_rfc2136_new(const struct solver_dns_opts *o, struct solver **out, char *err,
+			   size_t errlen);
+
+/* dns-01 through a program: PROGRAM begin|done|failed TYPE IDENTIFIER TOKEN VALUE, where VALUE
+ * is the TXT value. "begin" on present, "done"/"failed" on cleanup (solver_dns_hook_outcome
+ * says which). ready() checks propagation through resolver when one is given.
+ * The program's standard output goes to standard error; a non-zero exit is DEED_EIO with the
+ * status in err. */
+int solver_dns_hook_new(const char *program, const char *resolver, int timeout_s,
+			struct solver **out, char *err, size_t errlen);
+/* Called before cleanup: ok picks "done", !ok "failed"; without a call cleanup says "done".
+ * On a solver that is not a hook solver it does nothing, so a caller may call it on any. */
+void solver_dns_hook_outcome(struct solver *s, bool ok);
+
+/* The dns-01 TXT value for a key authorization: base64url(SHA-256(key_authz)), 43 chars. */
+int solver_dns01_value(const char *key_authz, char out[44]);
+
+/* --- Shared by the solver implementations (solver*.c); callers of the solvers need none of
+ * --- what follows. */
+
+/*
+ * Parse "ADDR:PORT", "[V6ADDR]:PORT", "ADDR" or a bare IPv6 address into *ss. ADDR may be a
+ * host name (resolved by the system resolver) unless numeric_only. Without a port,
+ * default_port is used; default_port < 0 makes the port mandatory.
+ * Returns DEED_OK or DEED_EINVAL.
+ */
+int solver_addr_parse(const char *s, int default_port, bool numeric_only,
+		      struct sockaddr_storage *ss, socklen_t *sslen, char *err, size_t errlen);
+
+/* Milliseconds of CLOCK_MONOTONIC: deadlines that a change of the wall clock cannot move. */
+int64_t solver_now_ms(void);
+
+/* ss as "ADDR:PORT" or "[V6ADDR]:PORT" into out (truncated to outsz). */
+void solver_addr_str(const struct sockaddr_storage *ss, char *out, size_t outsz);
+
+/*
+ * True if token can be a path segment and a file name: 1 to SOLVER_TOKEN_MAX base64url
+ * characters (RFC 8555 §8.1: tokens are base64url). Tokens come from the server, so this is
+ * what keeps "../" out of the webroot.
+ */
+#define SOLVER_TOKEN_MAX 128
+bool solver_token_ok(const char *token);
+
+/* Cap on a key authorization: token "." 43-character thumbprint, with room to spare. */
+#define SOLVER_KEYAUTHZ_MAX 256
+
+/*
+ * A responder: a thread that accepts TCP connections on a listening socket and drives each,
+ * non-blocking, through the callbacks until it is finished or 10 s have passed. At most 64
+ * connections at a time; more wait in the listen queue.
+ */
+struct solver_responder;
+
+struct solver_conn_ops {
+	/* Called once right after accept (revents 0), then whenever fd is ready. *state starts
+	 * NULL and belongs to the callbacks. Returns POLLIN or POLLOUT to wait for, or 0 when
+	 * the connection is finished (then close is called and fd closed). */
+	short (*step)(void *arg, int fd, short revents, void **state);
+	void (*close)(void *arg, void *state); /* frees state; may be NULL when state is */
+};
+
+/*
+ * Bind listen ("ADDR:PORT", numeric) before returning, so a busy port is an error here, then
+ * serve from a new thread. Returns DEED_OK, DEED_EINVAL, DEED_EIO (bind, listen, thread) or
+ * DEED_ENOMEM.
+ */
+int solver_responder_new(const char *listen, const struct solver_conn_ops *ops, void *arg,
+			 struct solver_responder **out, char *err, size_t errlen);
+
+/* Stop the thread, close every connection and the socket. Accepts NULL. */
+void solver_responder_free(struct solver_responder *r);
