@@ -49,6 +49,7 @@ static int norm_database(const char *v, char **out, char *err, size_t errlen);
 static int norm_resolver(const char *v, char **out, char *err, size_t errlen);
 static int norm_url(const char *v, char **out, char *err, size_t errlen);
 static int norm_challenges(const char *v, char **out, char *err, size_t errlen);
+static int norm_persist_form(const char *v, char **out, char *err, size_t errlen);
 
 #define OFF(f) offsetof(struct ca_config, f)
 
@@ -98,6 +99,16 @@ static const struct key keys[] = {
     {"challenges", K_STR, OFF(challenges), 0, 0, norm_challenges, "http-01,dns-01",
      "Comma-separated challenge types offered: http-01, dns-01, tls-alpn-01,\n"
      "dns-account-01, dns-persist-01 (the server refuses to start with one it lacks)."},
+    {"account_hash_prefix", K_STR, OFF(account_hash_prefix), 0, 0, norm_url, "",
+     "dns-persist-01 (draft -02): the accountHashPrefix that hashed accounturi values\n"
+     "start with. Empty: <base_url>/acme/account-hash/. Must never change once records\n"
+     "that use it are published."},
+    {"persist_accounturi", K_STR, OFF(persist_accounturi), 0, 0, norm_persist_form, "both",
+     "dns-persist-01: which accounturi forms a record may use: plain (the account URL,\n"
+     "draft -01), hashed (draft -02, bound to the account key) or both."},
+    {"persist_jit", K_BOOL, OFF(persist_jit), 0, 0, NULL, "true",
+     "dns-persist-01: look the record up when an order is created, so that an\n"
+     "authorization can be valid at once (just-in-time validation)."},
 };
 
 #define N_KEYS (sizeof(keys) / sizeof(keys[0]))
@@ -483,6 +494,16 @@ chall_item(void *arg, const char *item, char *err, size_t errlen)
 	a->len += (size_t)snprintf(a->out + a->len, sizeof(a->out) - a->len, "%s%s",
 				   a->len > 0 ? "," : "", item);
 	return DEED_OK;
+}
+
+static int
+norm_persist_form(const char *v, char **out, char *err, size_t errlen)
+{
+	if (strcmp(v, "both") != 0 && strcmp(v, "plain") != 0 && strcmp(v, "hashed") != 0) {
+		seterr(err, errlen, "persist_accounturi must be both, plain or hashed");
+		return DEED_EMALFORMED;
+	}
+	return dup_out(v, out);
 }
 
 static int

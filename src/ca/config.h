@@ -34,6 +34,9 @@ struct ca_config {
 	char *caa_identities[CONFIG_MAX_CAA]; /* issuer domain names, lowercase */
 	size_t n_caa_identities;
 	char *challenges;      /* comma-separated challenge types offered */
+	char *account_hash_prefix; /* dns-persist-01 -02 accountHashPrefix; "" = derived */
+	char *persist_accounturi;  /* dns-persist-01 record forms accepted: both|plain|hashed */
+	bool persist_jit;          /* dns-persist-01 just-in-time validation at newOrder */
 };
 
 /* Defaults for dir. Returns DEED_OK or DEED_ENOMEM. */

@@ -33,6 +33,7 @@ struct job {
 struct ra {
 	const struct ca_config *cfg;
 	char base[512];
+	char hash_prefix[600]; /* dns-persist-01 accountHashPrefix */
 	struct sa *sa;
 	struct va *va;
 	struct signer *signer;
@@ -56,6 +57,21 @@ now_s(void)
 }
 
 /* --- URLs ------------------------------------------------------------------------------ */
+
+bool
+ra_offers(const struct ra *ra, const char *type)
+{
+	for (size_t i = 0; i < ra->n_types; i++)
+		if (strcmp(ra->types[i], type) == 0)
+			return true;
+	return false;
+}
+
+const char *
+ra_hash_prefix(const struct ra *ra)
+{
+	return ra->hash_prefix;
+}
 
 void
 ra_account_url(const struct ra *ra, int64_t id, char *buf, size_t bufsz)
@@ -124,6 +140,58 @@ prob_dump(json_t *p)
 	return s;
 }
 
+/* The fields of a validation request, from the stored challenge, authorization and account.
+ * buf holds the strings the request points to. */
+struct vreq {
+	struct va_request req;
+	char ka[256];
+	char acct_url[600];
+	const char *thumbs[1];
+};
+
+static int
+fill_request(struct ra *ra, const struct sa_chall *ch, const struct sa_authz *az,
+	     const struct sa_account *acct, struct vreq *v)
+{
+	memset(v, 0, sizeof(*v));
+	ra_account_url(ra, acct->id, v->acct_url, sizeof(v->acct_url));
+	if (key_authz(ch->token, acct->thumbprint, v->ka, sizeof(v->ka)) != DEED_OK)
+		return DEED_EINVAL;
+	v->req.type = ch->type;
+	v->req.identifier = az->identifier;
+	v->req.wildcard = az->wildcard;
+	v->req.token = ch->token;
+	v->req.key_authz = v->ka;
+	v->req.account_url = v->acct_url;
+	if (strcmp(ch->type, "dns-persist-01") == 0) {
+		const char *form = ra->cfg->persist_accounturi;
+
+		v->req.issuers = (const char *const *)ra->cfg->caa_identities;
+		v->req.n_issuers = ra->cfg->n_caa_identities;
+		v->req.accept_plain = form == NULL || strcmp(form, "hashed") != 0;
+		v->req.hash_prefix = form == NULL || strcmp(form, "plain") != 0 ? ra->hash_prefix
+										   : NULL;
+		/* Only the current key is on file yet: after a key rollover, records hashed
+		 * with the old key stop validating. */
+		v->thumbs[0] = acct->thumbprint;
+		v->req.thumbprints = v->thumbs;
+		v->req.n_thumbprints = 1;
+	}
+	return DEED_OK;
+}
+
+/* How long a valid authorization stays valid. dns-persist-01: never past the record's
+ * persistUntil (draft -02 §3.2). */
+static int64_t
+valid_until(const struct ra *ra, const struct va_result *res, int64_t now)
+{
+	int64_t e = now + (ra->cfg->authz_reuse > 0 ? ra->cfg->authz_reuse : ra->cfg->order_lifetime);
+
+	if (res->persist_until > 0 && res->persist_until < e)
+		e = res->persist_until;
+	return e > now ? e : now + 1;
+}
+
 /* Run one validation and record its outcome (RFC 8555 §7.5.1: a failed challenge makes the
  * authorization invalid). */
 static void
@@ -132,11 +200,10 @@ validate(struct ra *ra, int64_t chall_id)
 	struct sa_chall ch = {0};
 	struct sa_authz az = {0};
 	struct sa_account acct = {0};
-	struct va_request req = {0};
 	struct va_result res = {0};
-	char ka[256], acct_url[600];
+	struct vreq v;
 	char *err_json = NULL, *rec_json = NULL;
-	int64_t now, expires;
+	int64_t now;
 	int rc;
 
 	if (ra->sa->ops->chall_get(ra->sa, chall_id, &ch) != DEED_OK ||
@@ -145,21 +212,20 @@ validate(struct ra *ra, int64_t chall_id)
 		log_err("ra: challenge %lld: cannot load it for validation", (long long)chall_id);
 		goto out;
 	}
-	ra_account_url(ra, acct.id, acct_url, sizeof(acct_url));
-	if (key_authz(ch.token, acct.thumbprint, ka, sizeof(ka)) != DEED_OK)
+	if (fill_request(ra, &ch, &az, &acct, &v) != DEED_OK)
 		goto out;
-	req.type = ch.type;
-	req.identifier = az.identifier;
-	req.wildcard = az.wildcard;
-	req.token = ch.token;
-	req.key_authz = ka;
-	req.account_url = acct_url;
-
-	rc = va_validate(ra->va, &req, &res);
-	if (rc != DEED_OK && !res.ok && res.detail[0] == '\0') {
-		res.prob = PROB_SERVER_INTERNAL;
-		snprintf(res.detail, sizeof(res.detail), "validation failed: %s",
-			 deed_strerror(rc));
+	if (acct.status != SA_ACCT_VALID) {
+		/* A deactivated account validates nothing (dns-persist-01's emergency stop). */
+		res.prob = PROB_UNAUTHORIZED;
+		snprintf(res.detail, sizeof(res.detail), "account is %s",
+			 sa_acct_status_str(acct.status));
+	} else {
+		rc = va_validate(ra->va, &v.req, &res);
+		if (rc != DEED_OK && !res.ok && res.detail[0] == '\0') {
+			res.prob = PROB_SERVER_INTERNAL;
+			snprintf(res.detail, sizeof(res.detail), "validation failed: %s",
+				 deed_strerror(rc));
+		}
 	}
 	if (!res.ok)
 		err_json = prob_dump(prob_new(res.prob, "%s", res.detail));
@@ -167,13 +233,12 @@ validate(struct ra *ra, int64_t chall_id)
 		rec_json = djson_dump(res.records);
 
 	now = now_s();
-	expires = now + (ra->cfg->authz_reuse > 0 ? ra->cfg->authz_reuse
-						  : ra->cfg->order_lifetime);
-	rc = ra->sa->ops->chall_finish(ra->sa, chall_id, res.ok, now, expires, err_json,
-				       rec_json);
-	log_info("ra: %s for %s%s (account %lld): %s%s%s", ch.type, az.wildcard ? "*." : "",
+	rc = ra->sa->ops->chall_finish(ra->sa, chall_id, res.ok, now, valid_until(ra, &res, now),
+				       err_json, rec_json);
+	log_info("ra: %s for %s%s (account %lld): %s%s%s%s", ch.type, az.wildcard ? "*." : "",
 		 az.identifier, (long long)acct.id, res.ok ? "valid" : "invalid",
-		 res.ok ? "" : ": ", res.ok ? "" : res.detail);
+		 res.ok ? "" : ": ", res.ok ? "" : res.detail,
+		 res.validated_name[0] ? res.validated_name : "");
 	if (rc != DEED_OK)
 		log_err("ra: challenge %lld: recording the outcome failed: %s",
 			(long long)chall_id, deed_strerror(rc));
@@ -184,6 +249,69 @@ out:
 	sa_chall_cleanup(&ch);
 	sa_authz_cleanup(&az);
 	sa_account_cleanup(&acct);
+}
+
+/*
+ * Just-in-time dns-persist-01 (draft §3.3): at newOrder, a record that already passes makes the
+ * authorization valid at once. Any failure leaves it pending, silently: the client can still
+ * answer the challenge.
+ */
+static void
+jit_persist(struct ra *ra, const struct sa_account *acct, struct sa_authz *az)
+{
+	struct va_result res = {0};
+	struct vreq v;
+	char *rec_json = NULL;
+	int64_t now;
+
+	for (size_t i = 0; i < az->n_challs; i++) {
+		struct sa_chall *ch = &az->challs[i];
+
+		if (strcmp(ch->type, "dns-persist-01") != 0)
+			continue;
+		if (fill_request(ra, ch, az, acct, &v) != DEED_OK ||
+		    va_validate(ra->va, &v.req, &res) != DEED_OK || !res.ok)
+			break;
+		now = now_s();
+		rec_json = res.records != NULL ? djson_dump(res.records) : NULL;
+		if (ra->sa->ops->chall_begin(ra->sa, ch->id, now) == DEED_OK &&
+		    ra->sa->ops->chall_finish(ra->sa, ch->id, true, now, valid_until(ra, &res, now),
+					      NULL, rec_json) == DEED_OK)
+			log_info("ra: dns-persist-01 for %s%s (account %lld): valid just in time (%s)",
+				 az->wildcard ? "*." : "", az->identifier, (long long)acct->id,
+				 res.validated_name);
+		break;
+	}
+	free(rec_json);
+	va_result_cleanup(&res);
+}
+
+/* Whether a valid authorization may serve a new order: one validated by dns-persist-01 only
+ * for min(authz_reuse, the record's TTL) after validation (draft -01 §5). */
+static bool
+reusable(const struct ra *ra, const struct sa_authz *a, int64_t now)
+{
+	for (size_t i = 0; i < a->n_challs; i++) {
+		const struct sa_chall *c = &a->challs[i];
+		json_t *recs = NULL, *r;
+		int64_t ttl = 0, limit;
+		size_t k;
+
+		if (c->status != SA_CHALL_VALID || strcmp(c->type, "dns-persist-01") != 0)
+			continue;
+		if (c->record_json != NULL)
+			djson_parse(c->record_json, strlen(c->record_json), 1 << 20, &recs, NULL, 0);
+		json_array_foreach(recs, k, r) {
+			const char *res = djson_str(r, "result");
+
+			if (res != NULL && strcmp(res, "valid") == 0)
+				ttl = json_integer_value(json_object_get(r, "ttl"));
+		}
+		json_decref(recs);
+		limit = ra->cfg->authz_reuse < ttl ? ra->cfg->authz_reuse : ttl;
+		return c->validated_at + limit > now;
+	}
+	return true;
 }
 
 static void *
@@ -260,7 +388,7 @@ recover(struct ra *ra)
 static int
 parse_types(struct ra *ra, const char *list, char *err, size_t errlen)
 {
-	static const char *known[] = {"http-01", "dns-01"};
+	static const char *known[] = {"http-01", "dns-01", "dns-persist-01"};
 	char *copy = strdup(list != NULL ? list : ""), *save = NULL, *t;
 	int rc = DEED_OK;
 
@@ -309,6 +437,17 @@ ra_new(const struct ca_config *cfg, const char *base_url, struct sa *sa, struct 
 	pthread_cond_init(&ra->idle, NULL);
 	if ((rc = parse_types(ra, cfg->challenges, err, errlen)) != DEED_OK)
 		goto fail;
+	if (cfg->account_hash_prefix != NULL && cfg->account_hash_prefix[0] != '\0')
+		snprintf(ra->hash_prefix, sizeof(ra->hash_prefix), "%s", cfg->account_hash_prefix);
+	else
+		snprintf(ra->hash_prefix, sizeof(ra->hash_prefix), "%s/acme/account-hash/",
+			 base_url);
+	if (ra_offers(ra, "dns-persist-01") && cfg->n_caa_identities == 0) {
+		snprintf(err, errlen, "dns-persist-01 needs caa_identities: the issuer domain "
+				      "names its records name");
+		rc = DEED_EINVAL;
+		goto fail;
+	}
 	ra->n_workers = cfg->va_workers > 0 ? cfg->va_workers : 1;
 	if ((ra->workers = calloc((size_t)ra->n_workers, sizeof(pthread_t))) == NULL) {
 		rc = DEED_ENOMEM;
@@ -671,7 +810,9 @@ make_challenges(struct ra *ra, struct sa_authz *az)
 			continue;
 		snprintf(c->type, sizeof(c->type), "%s", ra->types[i]);
 		c->status = SA_CHALL_PENDING;
-		if ((rc = new_token(c->token, sizeof(c->token))) != DEED_OK)
+		/* dns-persist-01 has no token: the record names the account, not an order. */
+		if (strcmp(c->type, "dns-persist-01") != 0 &&
+		    (rc = new_token(c->token, sizeof(c->token))) != DEED_OK)
 			return rc;
 		az->n_challs++;
 	}
@@ -739,6 +880,7 @@ ra_new_order(struct ra *ra, const struct sa_account *acct, const json_t *payload
 	     struct sa_order *out, json_t **prob)
 {
 	struct sa_authz *az = NULL;
+	bool *created = NULL;
 	char **names = NULL;
 	size_t n = 0, i;
 	int64_t now = now_s(), expires;
@@ -760,7 +902,7 @@ ra_new_order(struct ra *ra, const struct sa_account *acct, const json_t *payload
 	}
 	if ((rc = parse_identifiers(payload, &names, &n, prob)) != DEED_OK)
 		goto out;
-	if ((az = calloc(n, sizeof(*az))) == NULL) {
+	if ((az = calloc(n, sizeof(*az))) == NULL || (created = calloc(n, sizeof(bool))) == NULL) {
 		rc = DEED_ENOMEM;
 		goto out;
 	}
@@ -776,13 +918,15 @@ ra_new_order(struct ra *ra, const struct sa_account *acct, const json_t *payload
 						     &reuse_id) == DEED_OK) {
 			struct sa_authz old = {0};
 
-			if (ra->sa->ops->authz_get(ra->sa, reuse_id, &old) == DEED_OK) {
+			if (ra->sa->ops->authz_get(ra->sa, reuse_id, &old) == DEED_OK &&
+			    reusable(ra, &old, now)) {
 				az[i].id = reuse_id;
 				if (old.expires < expires)
 					expires = old.expires;
 				sa_authz_cleanup(&old);
 				continue;
 			}
+			sa_authz_cleanup(&old);
 		}
 		az[i].account_id = acct->id;
 		snprintf(az[i].identifier, sizeof(az[i].identifier), "%s", base);
@@ -809,7 +953,12 @@ ra_new_order(struct ra *ra, const struct sa_account *acct, const json_t *payload
 	out->identifiers = names;
 	out->n_identifiers = n;
 	names = NULL;
+	for (i = 0; i < n; i++)
+		created[i] = az[i].id == 0;
 	rc = ra->sa->ops->order_create(ra->sa, out, az);
+	for (i = 0; rc == DEED_OK && ra->cfg->persist_jit && i < n; i++)
+		if (created[i])
+			jit_persist(ra, acct, &az[i]);
 	if (rc == DEED_OK)
 		log_info("ra: account %lld: new order %lld for %zu name(s)", (long long)acct->id,
 			 (long long)out->id, n);
@@ -824,6 +973,7 @@ out:
 			sa_authz_cleanup(&az[i]);
 		free(az);
 	}
+	free(created);
 	if (rc != DEED_OK)
 		sa_order_cleanup(out);
 	return rc;

@@ -36,6 +36,12 @@ int ra_new(const struct ca_config *cfg, const char *base_url, struct sa *sa, str
  * the store and are picked up at the next start. */
 void ra_free(struct ra *ra);
 
+/* Whether a challenge type is offered. */
+bool ra_offers(const struct ra *ra, const char *type);
+
+/* dns-persist-01 (draft -02): the accountHashPrefix of hashed accounturi values. */
+const char *ra_hash_prefix(const struct ra *ra);
+
 /* The URL of an account (what clients put in "kid"). */
 void ra_account_url(const struct ra *ra, int64_t id, char *buf, size_t bufsz);
 

@@ -1,4 +1,5 @@
 #include <pthread.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -8,6 +9,7 @@
 #include "error.h"
 #include "va.h"
 #include "va_dns.h"
+#include "va_persist.h"
 #include "va_http.h"
 
 #define PRINTABLE_MAX 100 /* bytes of a value from the network echoed in a problem detail */
@@ -74,6 +76,13 @@ int
 va_validate(struct va *va, const struct va_request *req, struct va_result *res)
 {
 	memset(res, 0, sizeof(*res));
+	res->persist_until = INT64_MAX;
+	if (req->type != NULL && req->identifier != NULL &&
+	    strcmp(req->type, "dns-persist-01") == 0) {
+		/* No token, no key authorization: the account itself is what the record names. */
+		va_persist01(va->dns, req, va->cfg.timeout_ms, res);
+		return DEED_OK;
+	}
 	if (req->type == NULL || req->identifier == NULL || req->key_authz == NULL) {
 		res->prob = PROB_MALFORMED;
 		deed_seterr(res->detail, sizeof(res->detail), "incomplete validation request");
@@ -89,8 +98,9 @@ va_validate(struct va *va, const struct va_request *req, struct va_result *res)
 		return DEED_OK;
 	}
 	res->prob = PROB_MALFORMED;
-	deed_seterr(res->detail, sizeof(res->detail), "challenge type %.32s cannot be validated here%s",
-		    req->type, req->wildcard ? " for a wildcard" : "");
+	deed_seterr(res->detail, sizeof(res->detail),
+		    "challenge type %.32s cannot be validated here%s", req->type,
+		    req->wildcard ? " for a wildcard" : "");
 	return DEED_EUNSUPPORTED;
 }
 

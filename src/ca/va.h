@@ -2,6 +2,7 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 
 #include <jansson.h>
 
@@ -28,6 +29,13 @@ struct va_request {
 	const char *token;
 	const char *key_authz;   /* token "." thumbprint */
 	const char *account_url;
+	/* dns-persist-01 only */
+	const char *const *issuers;     /* our issuer domain names (caa_identities) */
+	size_t n_issuers;
+	bool accept_plain;              /* accounturi may be the account URL (draft -01) */
+	const char *hash_prefix;        /* accountHashPrefix, NULL = hashed form refused (-02) */
+	const char *const *thumbprints; /* the account's key thumbprints, newest first */
+	size_t n_thumbprints;
 };
 
 struct va_result {
@@ -35,6 +43,10 @@ struct va_result {
 	enum prob_type prob;   /* when !ok */
 	char detail[512];      /* when !ok: what was seen, for the client */
 	json_t *records;       /* validationRecord array (owned); may be NULL */
+	/* dns-persist-01: what the passing record allows */
+	int64_t ttl;           /* TTL of the TXT RRset, seconds */
+	int64_t persist_until; /* persistUntil, INT64_MAX when absent */
+	char validated_name[300]; /* the name whose record passed */
 };
 
 struct va;

@@ -49,12 +49,18 @@ const char *
 va_dns_rcode_str(int rcode)
 {
 	switch (rcode) {
-	case 0: return "NOERROR";
-	case 1: return "FORMERR";
-	case 2: return "SERVFAIL";
-	case 3: return "NXDOMAIN";
-	case 4: return "NOTIMP";
-	case 5: return "REFUSED";
+	case 0:
+		return "NOERROR";
+	case 1:
+		return "FORMERR";
+	case 2:
+		return "SERVFAIL";
+	case 3:
+		return "NXDOMAIN";
+	case 4:
+		return "NOTIMP";
+	case 5:
+		return "REFUSED";
 	}
 	return "an unexpected rcode";
 }
@@ -63,11 +69,16 @@ const char *
 va_dns_type_str(int rrtype)
 {
 	switch (rrtype) {
-	case VA_DNS_A: return "A";
-	case VA_DNS_CNAME: return "CNAME";
-	case VA_DNS_TXT: return "TXT";
-	case VA_DNS_AAAA: return "AAAA";
-	case VA_DNS_CAA: return "CAA";
+	case VA_DNS_A:
+		return "A";
+	case VA_DNS_CNAME:
+		return "CNAME";
+	case VA_DNS_TXT:
+		return "TXT";
+	case VA_DNS_AAAA:
+		return "AAAA";
+	case VA_DNS_CAA:
+		return "CAA";
 	}
 	return "a record";
 }
@@ -93,11 +104,10 @@ parse_resolver(const char *in, char *out, size_t outsz)
 			port = end + 2;
 		in++;
 		alen = (size_t)(end - in);
-	} else if ((sep = strchr(in, '@')) != NULL) {
+	} else if ((sep = strchr(in, '@')) != NULL ||
+		   /* one colon: IPv4 and a port (IPv6 has two or more) */
+		   ((sep = strchr(in, ':')) != NULL && strchr(sep + 1, ':') == NULL)) {
 		alen = (size_t)(sep - in);
-		port = sep + 1;
-	} else if ((sep = strchr(in, ':')) != NULL && strchr(sep + 1, ':') == NULL) {
-		alen = (size_t)(sep - in); /* one colon: IPv4 and a port */
 		port = sep + 1;
 	} else {
 		alen = strlen(in);
@@ -118,15 +128,17 @@ parse_resolver(const char *in, char *out, size_t outsz)
 
 /*
  * A finalized resolver context for one lookup (or one batch). log: where libunbound's own
- * messages go; NULL silences them (library code does not print).
+ * messages go; NULL silences them (library code does not print). On failure *step names the
+ * setting libunbound refused.
  */
 static int
-ctx_open(const struct va_dns *d, FILE *log, struct ub_ctx **out)
+ctx_open(const struct va_dns *d, FILE *log, struct ub_ctx **out, const char **step)
 {
 	struct ub_ctx *ctx;
 	int u = 0;
 
 	*out = NULL;
+	*step = "options";
 	pthread_mutex_lock(&ub_setup_lock);
 	if ((ctx = ub_ctx_create()) == NULL) {
 		pthread_mutex_unlock(&ub_setup_lock);
@@ -142,12 +154,16 @@ ctx_open(const struct va_dns *d, FILE *log, struct ub_ctx **out)
 	 * a deadline (ub_resolve itself has none). */
 	if ((u = ub_ctx_async(ctx, 1)) != 0)
 		goto out;
+	*step = d->fwd[0] != '\0' ? d->fwd : "/etc/resolv.conf";
 	if (d->fwd[0] != '\0')
 		u = ub_ctx_set_fwd(ctx, d->fwd);
 	else
 		u = ub_ctx_resolvconf(ctx, NULL);
-	if (u != 0)
+	if (u != 0) {
+		u = UB_SYNTAX; /* ub_ctx_resolvconf returns an errno, not a UB_ code */
 		goto out;
+	}
+	*step = d->ta_file != NULL ? d->ta_file : "set-up";
 	if (d->ta_file != NULL && (u = ub_ctx_add_ta_file(ctx, d->ta_file)) != 0)
 		goto out;
 	/* libunbound answers RFC 6761's "test." itself (NXDOMAIN). Let the resolver decide, so
@@ -196,6 +212,7 @@ va_dns_new(const char *resolver, const char *trust_anchor_file, struct va_dns **
 {
 	struct va_dns *d;
 	struct ub_ctx *probe = NULL;
+	const char *step = "";
 	char *logbuf = NULL;
 	size_t loglen = 0;
 	FILE *log = NULL;
@@ -207,9 +224,10 @@ va_dns_new(const char *resolver, const char *trust_anchor_file, struct va_dns **
 	if (resolver != NULL && resolver[0] != '\0' &&
 	    parse_resolver(resolver, d->fwd, sizeof(d->fwd)) != DEED_OK) {
 		rc = DEED_EINVAL;
-		deed_seterr(err, errlen,
-			    "DNS resolver \"%.64s\": want ADDR, ADDR@PORT, IPV4:PORT or [IPV6]:PORT",
-			    resolver);
+		deed_seterr(
+		    err, errlen,
+		    "DNS resolver \"%.64s\": want ADDR, ADDR@PORT, IPV4:PORT or [IPV6]:PORT",
+		    resolver);
 		goto out;
 	}
 	if (trust_anchor_file != NULL && trust_anchor_file[0] != '\0' &&
@@ -219,13 +237,11 @@ va_dns_new(const char *resolver, const char *trust_anchor_file, struct va_dns **
 	 * reported at start, with libunbound's reason, rather than at every validation. */
 	if ((log = open_memstream(&logbuf, &loglen)) == NULL)
 		goto out;
-	if ((u = ctx_open(d, log, &probe)) != 0) {
+	if ((u = ctx_open(d, log, &probe, &step)) != 0) {
 		rc = u == UB_NOMEM ? DEED_ENOMEM : DEED_EINVAL;
 		fflush(log);
-		deed_seterr(err, errlen, "DNS resolver set-up%s%s%s: %s%s%s",
-			    d->ta_file ? " (trust anchors " : "", d->ta_file ? d->ta_file : "",
-			    d->ta_file ? ")" : "", ub_strerror(u), loglen ? ": " : "",
-			    first_reason(logbuf));
+		deed_seterr(err, errlen, "DNS resolver (%s): %s%s%s", step, ub_strerror(u),
+			    loglen ? ": " : "", first_reason(logbuf));
 		goto out;
 	}
 	*out = d;
@@ -311,7 +327,7 @@ answer_fill(const struct ub_result *r, int rrtype, struct va_dns_answer *ans)
 	size_t count = 0;
 
 	ans->rcode = r->rcode;
-	ans->dnssec = r->bogus    ? VA_DNSSEC_BOGUS
+	ans->dnssec = r->bogus	  ? VA_DNSSEC_BOGUS
 		      : r->secure ? VA_DNSSEC_SECURE
 				  : VA_DNSSEC_INSECURE;
 	if (r->bogus && r->why_bogus != NULL)
@@ -361,6 +377,7 @@ va_dns_lookup_many(struct va_dns *d, struct va_dns_query *q, size_t n, int timeo
 {
 	struct pending p[MAX_BATCH] = {0};
 	struct ub_ctx *ctx = NULL;
+	const char *step;
 	int64_t deadline = now_ms() + (timeout_ms > 0 ? timeout_ms : 0);
 	size_t waiting = 0;
 	int rc = DEED_OK, u;
@@ -373,13 +390,13 @@ va_dns_lookup_many(struct va_dns *d, struct va_dns_query *q, size_t n, int timeo
 		rc = DEED_EINVAL;
 		goto out;
 	}
-	if ((u = ctx_open(d, NULL, &ctx)) != 0) {
+	if ((u = ctx_open(d, NULL, &ctx, &step)) != 0) {
 		rc = ub_to_deed(u);
 		goto out;
 	}
 	for (size_t i = 0; i < n; i++) {
-		if ((u = ub_resolve_async(ctx, q[i].name, q[i].rrtype, 1 /* IN */, &p[i],
-					  on_answer, NULL)) != 0) {
+		if ((u = ub_resolve_async(ctx, q[i].name, q[i].rrtype, 1 /* IN */, &p[i], on_answer,
+					  NULL)) != 0) {
 			p[i].done = true;
 			p[i].err = u;
 			continue;
@@ -446,8 +463,8 @@ va_dns_txt(struct va_dns *d, const char *name, int timeout_ms, struct va_dns_ans
 }
 
 bool
-va_dns_failed(int rc, const struct va_dns_answer *ans, const char *name, int rrtype,
-	      char *buf, size_t bufsz)
+va_dns_failed(int rc, const struct va_dns_answer *ans, const char *name, int rrtype, char *buf,
+	      size_t bufsz)
 {
 	const char *type = va_dns_type_str(rrtype);
 
@@ -492,8 +509,8 @@ va_dns01(struct va_dns *d, const struct va_request *req, int timeout_ms, struct 
 	}
 	snprintf(qname, sizeof(qname), "_acme-challenge.%s", req->identifier);
 	/* RFC 8555 §8.4: the record holds base64url(SHA-256(key authorization)). */
-	if (EVP_Digest(req->key_authz, strlen(req->key_authz), digest, NULL, EVP_sha256(),
-		       NULL) != 1 ||
+	if (EVP_Digest(req->key_authz, strlen(req->key_authz), digest, NULL, EVP_sha256(), NULL) !=
+		1 ||
 	    b64url_encode_buf(digest, sizeof(digest), want, sizeof(want)) != DEED_OK) {
 		deed_seterr(res->detail, sizeof(res->detail), "cannot compute the digest");
 		return;
@@ -519,8 +536,8 @@ va_dns01(struct va_dns *d, const struct va_request *req, int timeout_ms, struct 
 	}
 	/* Any record may match: a name and its wildcard in one order publish two values. */
 	for (size_t i = 0; i < ans.n && !res->ok; i++)
-		res->ok = ans.len[i] == strlen(want) &&
-			  CRYPTO_memcmp(ans.rr[i], want, ans.len[i]) == 0;
+		res->ok =
+		    ans.len[i] == strlen(want) && CRYPTO_memcmp(ans.rr[i], want, ans.len[i]) == 0;
 	if (!res->ok) {
 		va_printable(ans.rr[0], ans.len[0], seen, sizeof(seen));
 		if (ans.n > 1)

@@ -36,15 +36,18 @@ enum va_dnssec { VA_DNSSEC_INSECURE, VA_DNSSEC_SECURE, VA_DNSSEC_BOGUS };
 #define VA_DNS_SERVFAIL 2
 #define VA_DNS_NXDOMAIN 3
 
+/*
+ * One answer. rr[i]: for TXT the RR's character-strings joined (RFC 8555 §8.4); for A and
+ * AAAA the address as text; for other types the raw RDATA. Each is NUL-terminated, len[i]
+ * not counting the NUL (TXT and RDATA may hold NULs of their own).
+ */
 struct va_dns_answer {
-	int rcode;              /* DNS rcode of the final answer (after CNAMEs) */
-	enum va_dnssec dnssec;
-	char why_bogus[160];    /* the validator's reason when dnssec is VA_DNSSEC_BOGUS */
-	uint32_t ttl;           /* TTL of the answer RRset as served (0 when n == 0) */
-	size_t n;               /* RRs of the asked type; 0 for NXDOMAIN and NODATA */
-	char *rr[VA_DNS_MAX_RRS];  /* TXT: the RR's character-strings joined (RFC 8555 §8.4);
-				      A, AAAA: address text; other types: the raw RDATA.
-				      Each is NUL-terminated; len excludes the NUL */
+	int rcode;	       /* rcode of the final answer, after CNAMEs */
+	enum va_dnssec dnssec; /* security of the answer */
+	char why_bogus[160];   /* the validator's reason, when bogus */
+	uint32_t ttl;	       /* TTL of the RRset as served; 0 when n == 0 */
+	size_t n;	       /* RRs of the type asked; 0 for NXDOMAIN and NODATA */
+	char *rr[VA_DNS_MAX_RRS];
 	size_t len[VA_DNS_MAX_RRS];
 };
 
@@ -58,8 +61,8 @@ struct va_dns;
  * Returns DEED_OK, DEED_EINVAL (bad resolver, unreadable or unusable anchor file; err says
  * which), DEED_ENOMEM.
  */
-int va_dns_new(const char *resolver, const char *trust_anchor_file, struct va_dns **out,
-	       char *err, size_t errlen);
+int va_dns_new(const char *resolver, const char *trust_anchor_file, struct va_dns **out, char *err,
+	       size_t errlen);
 void va_dns_free(struct va_dns *d);
 
 /*
@@ -80,8 +83,8 @@ int va_dns_txt(struct va_dns *d, const char *name, int timeout_ms, struct va_dns
 struct va_dns_query {
 	const char *name;
 	int rrtype;
-	int rc;                    /* set: what va_dns_lookup would have returned */
-	struct va_dns_answer ans;  /* set; clean it up with va_dns_answer_cleanup */
+	int rc;			  /* set: what va_dns_lookup would have returned */
+	struct va_dns_answer ans; /* set; clean it up with va_dns_answer_cleanup */
 };
 
 /*
@@ -108,8 +111,8 @@ const char *va_dns_type_str(int rrtype);
  * NOERROR/NXDOMAIN. Returns true when that is the case (the caller reports PROB_DNS), false
  * when ans is a usable answer (NOERROR or NXDOMAIN, not bogus).
  */
-bool va_dns_failed(int rc, const struct va_dns_answer *ans, const char *name, int rrtype,
-		   char *buf, size_t bufsz);
+bool va_dns_failed(int rc, const struct va_dns_answer *ans, const char *name, int rrtype, char *buf,
+		   size_t bufsz);
 
 /* dns-01 (RFC 8555 §8.4) within timeout_ms. Always fills res. */
 void va_dns01(struct va_dns *d, const struct va_request *req, int timeout_ms,

@@ -28,6 +28,7 @@ struct net {
 	const char *kind;
 };
 
+/* clang-format off */
 #define V4(a, b, c, d, n, k) {AF_INET, {a, b, c, d}, n, k}
 #define V6(n, k, ...) {AF_INET6, {__VA_ARGS__}, n, k}
 
@@ -67,6 +68,7 @@ static const struct net reserved[] = {
 	V6(10, "link-local", 0xfe, 0x80),
 	V6(8, "multicast", 0xff),
 };
+/* clang-format on */
 
 static bool
 in_net(const uint8_t *a, const struct net *n)
@@ -119,8 +121,8 @@ now_ms(void)
 }
 
 struct target {
-	char scheme[8];        /* "http" or "https" */
-	char host[256];        /* lowercase name or IP literal, no brackets */
+	char scheme[8]; /* "http" or "https" */
+	char host[256]; /* lowercase name or IP literal, no brackets */
 	int port;
 	char path[MAX_PATH + 1]; /* path and query */
 };
@@ -151,9 +153,8 @@ struct addrs {
 	char v4[INET6_ADDRSTRLEN]; /* first usable A, or "" */
 };
 
-static bool
-set_prob(struct va_result *res, enum prob_type t, const char *fmt, ...)
-	__attribute__((format(printf, 3, 4)));
+static bool set_prob(struct va_result *res, enum prob_type t, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
 
 static bool
 set_prob(struct va_result *res, enum prob_type t, const char *fmt, ...)
@@ -231,16 +232,14 @@ resolve(struct va_dns *d, const char *host, bool allow_loopback, int64_t deadlin
 				consider(q[i].ans.rr[j], allow_loopback, all, slot, refused, &kind);
 		}
 	}
-	if (bogus)
-		set_prob(res, PROB_DNS, "%s", failed);
-	else if (out->v6[0] != '\0' || out->v4[0] != '\0')
+	if (!bogus && (out->v6[0] != '\0' || out->v4[0] != '\0'))
 		ok = true;
-	else if (failed[0] != '\0')
+	else if (bogus || failed[0] != '\0')
 		set_prob(res, PROB_DNS, "%s", failed);
 	else if (refused[0] != '\0' && looked_up)
 		set_prob(res, PROB_CONNECTION,
-			 "%s resolves only to reserved addresses (%s: %s); refusing to connect", host,
-			 refused, kind);
+			 "%s resolves only to reserved addresses (%s: %s); refusing to connect",
+			 host, refused, kind);
 	else if (refused[0] != '\0')
 		set_prob(res, PROB_CONNECTION, "%s is a reserved address (%s); refusing to connect",
 			 refused, kind);
@@ -261,12 +260,12 @@ resolve(struct va_dns *d, const char *host, bool allow_loopback, int64_t deadlin
 struct response {
 	CURL *c;
 	long status;
-	char location[URL_MAX];  /* Location header of the final response as sent, "" if none */
+	char location[URL_MAX]; /* Location header of the final response as sent, "" if none */
 	bool location_too_long;
 	char body[VA_HTTP_MAX_BODY + 1];
 	size_t len;
-	bool too_long;           /* a 200 body over the cap: reading stopped there */
-	bool skipped;            /* the body of a non-200 response: not read at all */
+	bool too_long; /* a 200 body over the cap: reading stopped there */
+	bool skipped;  /* the body of a non-200 response: not read at all */
 };
 
 /* Keeps the Location header ourselves: libcurl works out its redirect URL only for a
@@ -337,8 +336,7 @@ open_pinned(void *arg, curlsocktype purpose, struct curl_sockaddr *a)
 	const void *got;
 	int port;
 
-	if (purpose != CURLSOCKTYPE_IPCXN || a->family != pin->family ||
-	    a->addrlen > sizeof(ss))
+	if (purpose != CURLSOCKTYPE_IPCXN || a->family != pin->family || a->addrlen > sizeof(ss))
 		return CURL_SOCKET_BAD;
 	memset(&ss, 0, sizeof(ss));
 	memcpy(&ss, &a->addr, a->addrlen);
@@ -365,7 +363,7 @@ fetch(const struct target *t, const char *addr, int64_t deadline, struct respons
       struct va_result *res)
 {
 	char url[URL_MAX], pinning[sizeof(t->host) + 64], errbuf[CURL_ERROR_SIZE] = "";
-	struct curl_slist *resolve = NULL;
+	struct curl_slist *pinlist = NULL;
 	struct pin pin = {.port = t->port};
 	bool v6 = strchr(addr, ':') != NULL;
 	int64_t left = deadline - now_ms();
@@ -386,12 +384,12 @@ fetch(const struct target *t, const char *addr, int64_t deadline, struct respons
 		 v6 ? "]" : "");
 	/* (An IP literal is not looked up at all, and CURLOPT_RESOLVE cannot name an IPv6 one.) */
 	if ((r->c = curl_easy_init()) == NULL ||
-	    (strcmp(t->host, addr) != 0 && (resolve = curl_slist_append(NULL, pinning)) == NULL)) {
+	    (strcmp(t->host, addr) != 0 && (pinlist = curl_slist_append(NULL, pinning)) == NULL)) {
 		set_prob(res, PROB_SERVER_INTERNAL, "cannot set up an HTTP request");
 		goto out;
 	}
 	curl_easy_setopt(r->c, CURLOPT_URL, url);
-	curl_easy_setopt(r->c, CURLOPT_RESOLVE, resolve);
+	curl_easy_setopt(r->c, CURLOPT_RESOLVE, pinlist);
 	curl_easy_setopt(r->c, CURLOPT_OPENSOCKETFUNCTION, open_pinned);
 	curl_easy_setopt(r->c, CURLOPT_OPENSOCKETDATA, &pin);
 	curl_easy_setopt(r->c, CURLOPT_PROXY, ""); /* no proxy from the environment either */
@@ -421,14 +419,14 @@ fetch(const struct target *t, const char *addr, int64_t deadline, struct respons
 	curl_easy_getinfo(r->c, CURLINFO_CONNECT_TIME_T, &connected);
 	set_prob(res,
 		 cc == CURLE_SSL_CONNECT_ERROR || cc == CURLE_PEER_FAILED_VERIFICATION
-			 ? PROB_TLS
-			 : PROB_CONNECTION,
+		     ? PROB_TLS
+		     : PROB_CONNECTION,
 		 "%s: Fetching %s: %s", addr, url, errbuf[0] ? errbuf : curl_easy_strerror(cc));
 	/* A connection that was never made may be retried over the other family. */
 	if (connected == 0 && (cc == CURLE_COULDNT_CONNECT || cc == CURLE_OPERATION_TIMEDOUT))
 		out = NO_CONNECTION;
 out:
-	curl_slist_free_all(resolve);
+	curl_slist_free_all(pinlist);
 	curl_easy_cleanup(r->c);
 	r->c = NULL;
 	return out;
@@ -448,7 +446,8 @@ host_chars_ok(const char *h)
 static bool
 port_allowed(int port, bool https, const struct va_config *cfg)
 {
-	return port == 80 || port == 443 || port == (https ? cfg->tlsalpn01_port : cfg->http01_port);
+	return port == 80 || port == 443 ||
+	       port == (https ? cfg->tlsalpn01_port : cfg->http01_port);
 }
 
 /* Parse a redirect target (absolute, or relative to t's URL) into t, applying the rules of
@@ -458,8 +457,7 @@ redirect_target(const char *loc, const struct va_config *cfg, struct target *t,
 		struct va_result *res)
 {
 	char base[URL_MAX];
-	char *scheme = NULL, *host = NULL, *port = NULL, *path = NULL, *query = NULL,
-	     *zone = NULL;
+	char *scheme = NULL, *host = NULL, *port = NULL, *path = NULL, *query = NULL, *zone = NULL;
 	char shown[408], h[sizeof(t->host)];
 	CURLU *u = curl_url();
 	bool ok = false, https;
@@ -494,10 +492,11 @@ redirect_target(const char *loc, const struct va_config *cfg, struct target *t,
 	if (curl_url_get(u, CURLUPART_PORT, &port, 0) == CURLUE_OK) {
 		p = strtol(port, NULL, 10);
 		if (!port_allowed((int)p, https, cfg)) {
-			set_prob(res, PROB_CONNECTION,
-				 "Invalid port in redirect target \"%s\": only ports 80 and 443 are "
-				 "supported, not %ld",
-				 shown, p);
+			set_prob(
+			    res, PROB_CONNECTION,
+			    "Invalid port in redirect target \"%s\": only ports 80 and 443 are "
+			    "supported, not %ld",
+			    shown, p);
 			goto out;
 		}
 	}

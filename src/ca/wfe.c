@@ -176,14 +176,33 @@ render_account(const struct wfe *w, const struct sa_account *a)
 }
 
 static json_t *
-render_chall(const struct wfe *w, const struct sa_chall *c)
+issuer_names(const struct wfe *w)
+{
+	json_t *a = json_array();
+
+	for (size_t i = 0; i < w->cfg->n_caa_identities; i++)
+		json_array_append_new(a, json_string(w->cfg->caa_identities[i]));
+	return a;
+}
+
+/* account_id: the owner of the challenge's authorization. */
+static json_t *
+render_chall(const struct wfe *w, const struct sa_chall *c, int64_t account_id)
 {
 	json_t *o = json_object(), *v;
 
 	json_object_set_new(o, "type", json_string(c->type));
 	json_object_set_new(o, "url", url_of(w, "chall", c->id));
 	json_object_set_new(o, "status", json_string(sa_chall_status_str(c->status)));
-	json_object_set_new(o, "token", json_string(c->token));
+	if (strcmp(c->type, "dns-persist-01") == 0) {
+		/* No token. deed serves draft -01 and -02 at once (protocol notes §4.13):
+		 * -01's accounturi + issuer-domain-names, -02's issuerDomainNames. */
+		json_object_set_new(o, "accounturi", url_of(w, "acct", account_id));
+		json_object_set_new(o, "issuer-domain-names", issuer_names(w));
+		json_object_set_new(o, "issuerDomainNames", issuer_names(w));
+	} else {
+		json_object_set_new(o, "token", json_string(c->token));
+	}
 	if (c->status == SA_CHALL_VALID && c->validated_at > 0)
 		json_object_set_new(o, "validated", rfc3339(c->validated_at));
 	if ((v = parse_stored(c->error_json)) != NULL)
@@ -208,7 +227,7 @@ render_authz(const struct wfe *w, const struct sa_authz *a)
 	for (size_t i = 0; i < a->n_challs; i++) {
 		if (a->status != SA_AUTHZ_PENDING && a->challs[i].status == SA_CHALL_PENDING)
 			continue;
-		json_array_append_new(ch, render_chall(w, &a->challs[i]));
+		json_array_append_new(ch, render_chall(w, &a->challs[i], a->account_id));
 	}
 	json_object_set_new(o, "challenges", ch);
 	if (a->wildcard)
@@ -268,6 +287,10 @@ render_directory(const struct wfe *w)
 	for (size_t i = 0; i < c->n_caa_identities; i++)
 		json_array_append_new(caa, json_string(c->caa_identities[i]));
 	json_object_set_new(meta, "caaIdentities", caa);
+	if (ra_offers(w->ra, "dns-persist-01")) {
+		json_object_set_new(meta, "issuerDomainNames", issuer_names(w));
+		json_object_set_new(meta, "accountHashPrefix", json_string(ra_hash_prefix(w->ra)));
+	}
 	json_object_set_new(meta, "externalAccountRequired", json_false());
 	json_object_set_new(d, "meta", meta);
 	return d;
@@ -709,7 +732,7 @@ do_chall(struct wfe *w, const struct wfe_request *req, int64_t id, struct wfe_re
 			goto out;
 		}
 	}
-	reply_json(rep, 200, render_chall(w, &c));
+	reply_json(rep, 200, render_chall(w, &c, p.acct.id));
 	add_header(rep, "Link", "<%s/acme/authz/%lld>;rel=\"up\"", w->base,
 		   (long long)c.authz_id);
 	if (c.status == SA_CHALL_PROCESSING)

@@ -15,6 +15,9 @@
 #include "jwk.h"
 
 #define MAX_AUTHZ 100
+#define PERSIST_TYPE "dns-persist-01"
+#define ISSUERS_MAX 10 /* draft-ietf-acme-dns-persist: 1 to 10 issuer domain names */
+#define ISSUER_LEN_MAX 253
 
 struct pending {
 	char authz_url[1024];
@@ -24,6 +27,10 @@ struct pending {
 	char key_authz[256];
 	bool wildcard;
 	bool presented;
+	/* dns-persist-01 */
+	char issuers[ISSUERS_MAX][ISSUER_LEN_MAX + 1];
+	const char *issuer_ptrs[ISSUERS_MAX];
+	size_t n_issuers;
 };
 
 static void
@@ -103,6 +110,121 @@ order_payload(const struct issue_opts *o)
 	return s;
 }
 
+static struct solver_challenge
+challenge_of(const struct issue_opts *o, const struct pending *p, const char *account_url)
+{
+	bool persist = strcmp(o->solver->type, PERSIST_TYPE) == 0;
+
+	return (struct solver_challenge){
+	    .type = o->solver->type,
+	    .identifier = p->identifier,
+	    .wildcard = p->wildcard,
+	    .token = persist ? NULL : p->token,
+	    .key_authz = persist ? NULL : p->key_authz,
+	    .account_url = account_url,
+	    .issuers = p->issuer_ptrs,
+	    .n_issuers = p->n_issuers,
+	};
+}
+
+/* An issuer domain name as the draft wants it on the wire: lowercase LDH labels, A-labels,
+ * no trailing dot, at most 253 octets. */
+static bool
+issuer_name_ok(const char *s)
+{
+	size_t n = s != NULL ? strlen(s) : 0, label = 0;
+
+	if (n == 0 || n > ISSUER_LEN_MAX || s[n - 1] == '.' || s[0] == '.')
+		return false;
+	for (size_t i = 0; i < n; i++) {
+		if (s[i] == '.') {
+			if (label == 0 || s[i - 1] == '-')
+				return false;
+			label = 0;
+			continue;
+		}
+		if (!((s[i] >= 'a' && s[i] <= 'z') || (s[i] >= '0' && s[i] <= '9') ||
+		      (s[i] == '-' && label > 0)) ||
+		    ++label > 63)
+			return false;
+	}
+	return s[n - 1] != '-';
+}
+
+static bool
+json_has_string(const json_t *arr, const char *want)
+{
+	const json_t *v;
+	size_t i;
+
+	json_array_foreach(arr, i, v) {
+		if (json_is_string(v) && strcmp(json_string_value(v), want) == 0)
+			return true;
+	}
+	return false;
+}
+
+/*
+ * The issuer list of a dns-persist-01 challenge: "issuerDomainNames" (-02) or
+ * "issuer-domain-names" (-01). 0 or more than 10 names, or a name not in normal form, makes
+ * the challenge malformed; so does a directory meta.issuerDomainNames entry missing from the
+ * list, or a list entry missing from meta.caaIdentities (draft -02 §3.1 client duties).
+ */
+static int
+persist_issuers(const struct acme *a, const json_t *ch, struct pending *p, char *err,
+		size_t errlen)
+{
+	const json_t *list = json_object_get(ch, "issuerDomainNames"), *v;
+	const json_t *meta = acme_meta(a), *dir_names, *caa;
+	size_t i;
+
+	if (list == NULL)
+		list = json_object_get(ch, "issuer-domain-names");
+	if (!json_is_array(list) || json_array_size(list) == 0 ||
+	    json_array_size(list) > ISSUERS_MAX) {
+		deed_seterr(err, errlen,
+			    "the dns-persist-01 challenge for %s has %s issuer domain names "
+			    "(1 to 10 required)",
+			    p->identifier, json_is_array(list) ? "too few or too many" : "no");
+		return DEED_EMALFORMED;
+	}
+	json_array_foreach(list, i, v) {
+		const char *name = json_string_value(v);
+
+		if (!issuer_name_ok(name)) {
+			deed_seterr(err, errlen,
+				    "the dns-persist-01 challenge for %s names issuer \"%.64s\", not "
+				    "a lowercase A-label domain name",
+				    p->identifier, name != NULL ? name : "(not a string)");
+			return DEED_EMALFORMED;
+		}
+		snprintf(p->issuers[i], sizeof(p->issuers[i]), "%s", name);
+		p->issuer_ptrs[i] = p->issuers[i];
+	}
+	p->n_issuers = json_array_size(list);
+	dir_names = json_object_get(meta, "issuerDomainNames");
+	json_array_foreach(dir_names, i, v) {
+		if (json_is_string(v) && !json_has_string(list, json_string_value(v))) {
+			deed_seterr(err, errlen,
+				    "the dns-persist-01 challenge for %s lacks the directory's "
+				    "issuer domain name %.64s",
+				    p->identifier, json_string_value(v));
+			return DEED_EMALFORMED;
+		}
+	}
+	caa = json_object_get(meta, "caaIdentities");
+	for (i = 0; json_is_array(caa) && i < p->n_issuers; i++) {
+		if (!json_has_string(caa, p->issuers[i])) {
+			deed_seterr(err, errlen,
+				    "the dns-persist-01 challenge for %s names issuer %s, which is "
+				    "not among the directory's caaIdentities",
+				    p->identifier, p->issuers[i]);
+			return DEED_EMALFORMED;
+		}
+	}
+	return DEED_OK;
+}
+
 /* Read one authorization; if pending, pick the solver's challenge and present it. */
 static int
 prepare_authz(struct acme *a, const char *thumbprint, const char *account_url,
@@ -113,6 +235,7 @@ prepare_authz(struct acme *a, const char *thumbprint, const char *account_url,
 	const json_t *chs, *ch = NULL;
 	const char *status, *value;
 	struct solver_challenge sc;
+	bool persist;
 	size_t i;
 	int rc;
 
@@ -145,23 +268,34 @@ prepare_authz(struct acme *a, const char *thumbprint, const char *account_url,
 		if (type != NULL && strcmp(type, o->solver->type) == 0)
 			break;
 	}
+	/* dns-persist-01 has no token (draft-ietf-acme-dns-persist §3.1; Boulder and Pebble send
+	 * none or ""), hence no key authorization: the TXT record names the account instead. */
+	persist = strcmp(o->solver->type, PERSIST_TYPE) == 0;
 	if (i == json_array_size(chs) || djson_str(ch, "url") == NULL ||
-	    djson_str(ch, "token") == NULL) {
+	    (!persist && djson_str(ch, "token") == NULL)) {
 		deed_seterr(err, errlen, "the server offers no %s challenge for %s%s",
 			    o->solver->type, p->wildcard ? "*." : "", value);
 		acme_resp_cleanup(&r);
 		return fail(why, ISSUE_FAIL_SERVER, DEED_EUNSUPPORTED);
 	}
 	snprintf(p->chall_url, sizeof(p->chall_url), "%s", djson_str(ch, "url"));
-	snprintf(p->token, sizeof(p->token), "%s", djson_str(ch, "token"));
-	acme_resp_cleanup(&r);
-	/* RFC 8555 §8.1: the key authorization binds the token to the account key. */
-	snprintf(p->key_authz, sizeof(p->key_authz), "%s.%s", p->token, thumbprint);
-	sc = (struct solver_challenge){o->solver->type, p->identifier, p->wildcard, p->token,
-				       p->key_authz, account_url};
+	if (persist) {
+		rc = persist_issuers(a, ch, p, err, errlen);
+		acme_resp_cleanup(&r);
+		if (rc != DEED_OK)
+			return fail(why, ISSUE_FAIL_SERVER, rc);
+	} else {
+		snprintf(p->token, sizeof(p->token), "%s", djson_str(ch, "token"));
+		acme_resp_cleanup(&r);
+		/* RFC 8555 §8.1: the key authorization binds the token to the account key. */
+		snprintf(p->key_authz, sizeof(p->key_authz), "%s.%s", p->token, thumbprint);
+	}
+	sc = challenge_of(o, p, account_url);
 	progress(o, "presenting", p->identifier);
+	/* A dns-persist-01 "present" only checks the record (when asked to): its failure is a
+	 * validation that would fail, not a solver that broke. */
 	if ((rc = o->solver->ops->present(o->solver, &sc, err, errlen)) != DEED_OK)
-		return fail(why, ISSUE_FAIL_SOLVER, rc);
+		return fail(why, persist ? ISSUE_FAIL_VALIDATION : ISSUE_FAIL_SOLVER, rc);
 	p->presented = true;
 	*needed = true;
 	return DEED_OK;
@@ -429,8 +563,7 @@ issue_run(struct acme *a, const char *thumbprint, const char *account_url,
 	 * A hook learns whether validation succeeded. */
 	solver_dns_hook_outcome(o->solver, rc == DEED_OK);
 	for (i = 0; i < n; i++) {
-		struct solver_challenge sc = {o->solver->type, p[i].identifier, p[i].wildcard,
-					      p[i].token, p[i].key_authz, account_url};
+		struct solver_challenge sc = challenge_of(o, &p[i], account_url);
 		char cerr[256];
 
 		if (p[i].presented && o->solver->ops->cleanup(o->solver, &sc, cerr, sizeof(cerr)) !=

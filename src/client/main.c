@@ -3,6 +3,9 @@
  *   0 success (or nothing to renew)   1 other failure   2 bad command line
  *   3 the server refused (problem document)   4 network or TLS failure
  *   5 validation failed   6 the challenge solver failed   7 local files
+ * "persist check" exits 0 when a published dns-persist-01 record authorizes the account, 5
+ * when none does (or the resolver answers SERVFAIL), 4 when the resolver cannot be reached.
+ * "persist publish" exits 6 when the DNS update fails.
  */
 #include <dirent.h>
 #include <errno.h>
@@ -25,10 +28,12 @@
 #include "b64url.h"
 #include "certstore.h"
 #include "djson.h"
+#include "dnsname.h"
 #include "error.h"
 #include "issue.h"
 #include "jwk.h"
 #include "jws.h"
+#include "persist.h"
 #include "solver.h"
 
 #define DEFAULT_SERVER "https://acme-v02.api.letsencrypt.org/directory"
@@ -384,7 +389,7 @@ cmd_account(struct ctx *c, int argc, char **argv)
 /* --- issue / renew --------------------------------------------------------------------- */
 
 static int
-build_solver(const json_t *conf, struct solver **s)
+build_solver(const struct ctx *c, const json_t *conf, struct solver **s)
 {
 	const char *type = djson_str(conf, "challenge"), *v;
 	char err[512] = "";
@@ -392,7 +397,7 @@ build_solver(const json_t *conf, struct solver **s)
 
 	*s = NULL;
 	if (type == NULL) {
-		die_msg("--challenge is required (http-01, dns-01 or tls-alpn-01)");
+		die_msg("--challenge is required (http-01, dns-01, tls-alpn-01 or dns-persist-01)");
 		return EXIT_USAGE;
 	}
 	if (strcmp(type, "http-01") == 0) {
@@ -426,6 +431,16 @@ build_solver(const json_t *conf, struct solver **s)
 			snprintf(err, sizeof(err),
 				 "dns-01 needs --dns-update ADDR:PORT [--tsig-key FILE] or --dns-hook PROGRAM");
 		}
+	} else if (strcmp(type, "dns-persist-01") == 0) {
+		/* Nothing to write: the record was published once (deed persist publish). */
+		struct persist_solver_opts o = {
+			.resolver = djson_str(conf, "resolver"),
+			.account_url = c->account_url,
+			.thumbprint = c->key->thumbprint,
+			.hash_prefix = djson_str(acme_meta(c->acme), "accountHashPrefix"),
+		};
+
+		rc = persist_solver_new(&o, s, err, sizeof(err));
 	} else {
 		snprintf(err, sizeof(err), "challenge type \"%s\" is not supported", type);
 	}
@@ -469,7 +484,7 @@ issue_with(struct ctx *c, const char *name, json_t *conf)
 	size_t i;
 	int ex, rc;
 
-	if ((ex = build_solver(conf, &s)) != EXIT_OK_)
+	if ((ex = build_solver(c, conf, &s)) != EXIT_OK_)
 		return ex;
 	if ((names = calloc(json_array_size(domains) + 1, sizeof(char *))) == NULL) {
 		s->ops->free(s);
@@ -796,6 +811,340 @@ cmd_revoke(struct ctx *c, int argc, char **argv)
 	return ex;
 }
 
+/* --- persist (dns-persist-01) ---------------------------------------------------------- */
+
+#define PERSIST_DEFAULT_TTL 3600
+
+struct persist_args {
+	const char *domain, *until_s, *form_s, *issuer, *resolver;
+	const char *dns_update, *tsig_key, *zone;
+	bool wildcard;
+	int ttl;
+	/* derived */
+	char base[DNSNAME_MAX + 1];
+	int64_t until;
+	enum persist_form form;
+	const char *issuers[PERSIST_ISSUERS_MAX];
+	size_t n_issuers;
+	const char *hash_prefix;
+};
+
+static int
+persist_parse_args(struct persist_args *a, int argc, char **argv)
+{
+	static const struct option opts[] = {
+		{"domain", required_argument, NULL, 'd'},
+		{"wildcard", no_argument, NULL, 'W'},
+		{"until", required_argument, NULL, 'U'},
+		{"form", required_argument, NULL, 'F'},
+		{"ttl", required_argument, NULL, 'T'},
+		{"issuer", required_argument, NULL, 'I'},
+		{"resolver", required_argument, NULL, 'r'},
+		{"dns-update", required_argument, NULL, 'u'},
+		{"tsig-key", required_argument, NULL, 't'},
+		{"zone", required_argument, NULL, 'z'},
+		{NULL, 0, NULL, 0},
+	};
+	char err[256] = "", *end;
+	long v;
+	int ch;
+
+	a->ttl = PERSIST_DEFAULT_TTL;
+	optind = 0; /* GNU: restart the scanner, with argument permutation */
+	while ((ch = getopt_long(argc - 1, argv + 1, "d:", opts, NULL)) != -1) {
+		switch (ch) {
+		case 'd': a->domain = optarg; break;
+		case 'W': a->wildcard = true; break;
+		case 'U': a->until_s = optarg; break;
+		case 'F': a->form_s = optarg; break;
+		case 'I': a->issuer = optarg; break;
+		case 'r': a->resolver = optarg; break;
+		case 'u': a->dns_update = optarg; break;
+		case 't': a->tsig_key = optarg; break;
+		case 'z': a->zone = optarg; break;
+		case 'T':
+			v = strtol(optarg, &end, 10);
+			if (*optarg == '\0' || *end != '\0' || v < 1 || v > 2147483647) {
+				die_msg("persist: --ttl must be 1 to 2147483647 seconds");
+				return EXIT_USAGE;
+			}
+			a->ttl = (int)v;
+			break;
+		default: return EXIT_USAGE;
+		}
+	}
+	if (optind + 1 < argc) {
+		die_msg("persist: unexpected argument \"%s\"", argv[optind + 1]);
+		return EXIT_USAGE;
+	}
+	if (a->domain == NULL) {
+		die_msg("persist: -d NAME is required");
+		return EXIT_USAGE;
+	}
+	if (dnsname_normalize(a->domain, true, a->base, sizeof(a->base), err, sizeof(err)) !=
+	    DEED_OK) {
+		die_msg("persist: -d %s: %s", a->domain, err);
+		return EXIT_USAGE;
+	}
+	/* *.NAME: the record is at NAME and needs policy=wildcard. */
+	if (dnsname_is_wildcard(a->base)) {
+		memmove(a->base, a->base + 2, strlen(a->base + 2) + 1);
+		a->wildcard = true;
+	}
+	if (a->until_s != NULL) {
+		if (persist_parse_until(a->until_s, &a->until, err, sizeof(err)) != DEED_OK) {
+			die_msg("persist: %s", err);
+			return EXIT_USAGE;
+		}
+		if (a->until <= (int64_t)time(NULL)) {
+			die_msg("persist: --until %s is in the past", a->until_s);
+			return EXIT_USAGE;
+		}
+	}
+	if (a->form_s == NULL)
+		a->form = PERSIST_FORM_AUTO;
+	else if (strcmp(a->form_s, "hashed") == 0)
+		a->form = PERSIST_FORM_HASHED;
+	else if (strcmp(a->form_s, "plain") == 0)
+		a->form = PERSIST_FORM_PLAIN;
+	else {
+		die_msg("persist: --form is hashed or plain");
+		return EXIT_USAGE;
+	}
+	return EXIT_OK_;
+}
+
+/* The account and what the directory says about dns-persist-01. */
+static int
+persist_open(struct ctx *c, struct persist_args *a)
+{
+	char err[512] = "";
+	int ex;
+
+	if ((ex = open_session(c, true)) != EXIT_OK_)
+		return ex;
+	if (persist_dir_issuers(acme_meta(c->acme), a->issuers, &a->n_issuers, err,
+				sizeof(err)) != DEED_OK) {
+		die_msg("persist: %s", err);
+		return EXIT_SERVER;
+	}
+	a->hash_prefix = djson_str(acme_meta(c->acme), "accountHashPrefix");
+	if (a->hash_prefix != NULL && a->hash_prefix[0] == '\0')
+		a->hash_prefix = NULL;
+	return EXIT_OK_;
+}
+
+/*
+ * Draft -02 §5 (pre-provisioning): before the account URL goes into a record for others to
+ * publish, prove it with a POST-as-GET (payload "", no redirects followed) and see it valid.
+ */
+static int
+persist_account_valid(struct ctx *c)
+{
+	struct acme_resp r;
+	const char *st;
+	int ex;
+
+	if ((ex = post_or_die(c, "account", c->account_url, NULL, &r)) != EXIT_OK_)
+		return ex;
+	st = djson_str(r.body, "status");
+	if (r.status != 200 || st == NULL || strcmp(st, "valid") != 0) {
+		die_msg("account %s is %s at the CA; a record for it would authorize nothing",
+			c->account_url, st != NULL ? st : "not confirmed");
+		acme_resp_cleanup(&r);
+		return EXIT_SERVER;
+	}
+	acme_resp_cleanup(&r);
+	return EXIT_OK_;
+}
+
+static int
+persist_record_for(struct ctx *c, struct persist_args *a, struct persist_record *rec)
+{
+	struct persist_spec spec = {0};
+	char err[512] = "";
+	int ex;
+
+	if ((ex = persist_open(c, a)) != EXIT_OK_)
+		return ex;
+	spec.domain = a->base;
+	spec.wildcard = a->wildcard;
+	spec.until = a->until;
+	spec.ttl = a->ttl;
+	spec.form = a->form;
+	spec.hash_prefix = a->hash_prefix;
+	spec.thumbprint = c->key->thumbprint;
+	spec.account_url = c->account_url;
+	if (persist_pick_issuer(a->issuers, a->n_issuers, a->issuer, &spec.issuer, err,
+				sizeof(err)) != DEED_OK ||
+	    persist_build(&spec, rec, err, sizeof(err)) != DEED_OK) {
+		die_msg("persist: %s", err);
+		return EXIT_USAGE;
+	}
+	return persist_account_valid(c);
+}
+
+static void
+persist_print_record(const struct ctx *c, const struct persist_record *rec)
+{
+	char *j;
+
+	if (c->json) {
+		if ((j = persist_record_json(rec)) != NULL)
+			printf("%s\n", j);
+		free(j);
+		return;
+	}
+	printf("%s\n\nname: %s\nvalue: %s\n", rec->zone_line, rec->name, rec->value);
+}
+
+static int
+persist_show(struct ctx *c, struct persist_args *a)
+{
+	struct persist_record *rec = malloc(sizeof(*rec));
+	int ex;
+
+	if (rec == NULL)
+		return EXIT_FAIL;
+	if ((ex = persist_record_for(c, a, rec)) == EXIT_OK_)
+		persist_print_record(c, rec);
+	free(rec);
+	return ex;
+}
+
+static int
+persist_publish(struct ctx *c, struct persist_args *a)
+{
+	struct persist_record *rec = malloc(sizeof(*rec));
+	struct solver_dns_opts o = {
+		.server = a->dns_update,
+		.tsig_file = a->tsig_key,
+		.zone = a->zone,
+		.resolver = a->resolver,
+		.ttl = a->ttl,
+	};
+	char err[1024] = "", zone[DNSNAME_MAX + 1] = "", *j;
+	bool already = false;
+	int ex, rc;
+
+	if (rec == NULL)
+		return EXIT_FAIL;
+	if (a->dns_update == NULL) {
+		die_msg("persist publish: --dns-update ADDR:PORT is required");
+		free(rec);
+		return EXIT_USAGE;
+	}
+	if ((ex = persist_record_for(c, a, rec)) != EXIT_OK_)
+		goto out;
+	rc = solver_dns_publish_txt(&o, rec->name, rec->value, &already, zone, sizeof(zone), err,
+				    sizeof(err));
+	if (rc != DEED_OK) {
+		die_msg("persist publish: %s", err);
+		ex = rc == DEED_EINVAL ? EXIT_USAGE : EXIT_SOLVER;
+		goto out;
+	}
+	if (c->json) {
+		json_t *o_ = json_pack("{s:s,s:s,s:s,s:s,s:b}", "name", rec->name, "value",
+				       rec->value, "zone_line", rec->zone_line, "zone", zone,
+				       "changed", !already);
+
+		if ((j = djson_dump(o_)) != NULL)
+			printf("%s\n", j);
+		free(j);
+		json_decref(o_);
+	} else if (already) {
+		printf("already published, nothing changed: %s TXT \"%s\"\n", rec->name,
+		       rec->value);
+	} else {
+		printf("published in zone %s: %s\n", zone, rec->zone_line);
+	}
+out:
+	free(rec);
+	return ex;
+}
+
+static int
+persist_check(struct ctx *c, struct persist_args *a)
+{
+	struct persist_report *rep = malloc(sizeof(*rep));
+	struct persist_query q = {0};
+	char err[1024] = "", when[40], *j;
+	int ex, rc;
+
+	if (rep == NULL)
+		return EXIT_FAIL;
+	if ((ex = persist_open(c, a)) != EXIT_OK_)
+		goto out;
+	q.domain = a->base;
+	q.need_wildcard = a->wildcard;
+	q.account_url = c->account_url;
+	q.thumbprint = c->key->thumbprint;
+	q.issuers = a->issuers;
+	q.n_issuers = a->n_issuers;
+	q.hash_prefix = a->hash_prefix;
+	q.now = (int64_t)time(NULL);
+	rc = persist_check_dns(a->resolver, &q, rep, err, sizeof(err));
+	if (rc != DEED_OK) {
+		die_msg("persist check: %s", err);
+		ex = rc == DEED_ECONNECT || rc == DEED_ETIMEOUT ? EXIT_NETWORK
+		     : rc == DEED_EINVAL			   ? EXIT_USAGE
+		     : rc == DEED_EDNS || rc == DEED_EMALFORMED ? EXIT_VALIDATION
+								: EXIT_FAIL;
+		goto out;
+	}
+	ex = rep->ok ? EXIT_OK_ : EXIT_VALIDATION;
+	if (c->json) {
+		if ((j = persist_report_json(&q, rep)) != NULL)
+			printf("%s\n", j);
+		free(j);
+		goto out;
+	}
+	printf("%s\n", rep->verdict_line);
+	if (rep->ok) {
+		if (rep->until != INT64_MAX)
+			persist_format_time(rep->until, when, sizeof(when));
+		printf("  issuer:  %s\n  account: %s (accounturi %s)\n  policy:  %s\n"
+		       "  expires: %s\n",
+		       rep->issuer, c->account_url, rep->hashed ? "in the hashed form" : "plain",
+		       rep->wildcard ? "wildcard" : "none (this name only)",
+		       rep->until != INT64_MAX ? when : "never (no persistUntil)");
+	} else {
+		printf("  looked at: _validation-persist.%s TXT\n  account:   %s\n", a->base,
+		       c->account_url);
+		printf("  issuers:  ");
+		for (size_t i = 0; i < a->n_issuers; i++)
+			printf(" %s", a->issuers[i]);
+		printf("\n");
+	}
+	if (rep->warning[0] != '\0')
+		printf("%s\n", rep->warning);
+out:
+	free(rep);
+	return ex;
+}
+
+static int
+cmd_persist(struct ctx *c, int argc, char **argv)
+{
+	struct persist_args a = {0};
+	int ex;
+
+	if (argc < 2) {
+		die_msg("persist: show, check or publish?");
+		return EXIT_USAGE;
+	}
+	if ((ex = persist_parse_args(&a, argc, argv)) != EXIT_OK_)
+		return ex;
+	if (strcmp(argv[1], "show") == 0)
+		return persist_show(c, &a);
+	if (strcmp(argv[1], "check") == 0)
+		return persist_check(c, &a);
+	if (strcmp(argv[1], "publish") == 0)
+		return persist_publish(c, &a);
+	die_msg("persist: unknown subcommand \"%s\"", argv[1]);
+	return EXIT_USAGE;
+}
+
 /* --- main ------------------------------------------------------------------------------ */
 
 static void
@@ -804,13 +1153,18 @@ usage(FILE *f)
 	fprintf(f,
 		"usage: deed [--server URL] [--ca-bundle FILE] [--dir DIR] [--quiet] [--json] COMMAND\n"
 		"  account register [--email ADDR] --agree-tos | show | deactivate | rollover\n"
-		"  issue -d NAME [-d NAME ...] --challenge http-01|dns-01|tls-alpn-01\n"
+		"  issue -d NAME [-d NAME ...] --challenge http-01|dns-01|tls-alpn-01|dns-persist-01\n"
 		"        [--standalone ADDR:PORT | --webroot DIR]\n"
 		"        [--dns-update ADDR:PORT [--tsig-key FILE] [--zone ZONE] | --dns-hook PROG]\n"
 		"        [--resolver ADDR:PORT] [--key-type ec256|ec384|rsa2048|rsa3072|rsa4096]\n"
 		"        [--name NAME] [--deploy-hook PROG] [--preferred-chain ISSUER-CN]\n"
 		"  renew NAME | --all [--force]\n"
 		"  revoke NAME [--reason unspecified|keyCompromise|superseded|...]\n"
+		"  persist show -d NAME [--wildcard] [--until YYYY-MM-DD|UNIX] [--form hashed|plain]\n"
+		"        [--ttl N] [--issuer NAME]\n"
+		"  persist check -d NAME [--wildcard] [--resolver ADDR:PORT]\n"
+		"  persist publish -d NAME [--wildcard] [--until ...] --dns-update ADDR:PORT\n"
+		"        [--tsig-key FILE] [--zone ZONE] [--ttl N]\n"
 		"exit codes: 0 ok, 1 failure, 2 usage, 3 server refused, 4 network/TLS,\n"
 		"            5 validation failed, 6 solver failed, 7 local files\n");
 }
@@ -879,6 +1233,8 @@ main(int argc, char **argv)
 		ex = cmd_renew(&c, argc, argv);
 	else if (strcmp(cmd, "revoke") == 0)
 		ex = cmd_revoke(&c, argc, argv);
+	else if (strcmp(cmd, "persist") == 0)
+		ex = cmd_persist(&c, argc, argv);
 	else {
 		die_msg("unknown command \"%s\"", cmd);
 		usage(stderr);

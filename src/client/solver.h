@@ -21,12 +21,15 @@
  */
 
 struct solver_challenge {
-	const char *type;        /* "http-01", "dns-01", "tls-alpn-01" */
+	const char *type;        /* "http-01", "dns-01", "tls-alpn-01", "dns-persist-01" */
 	const char *identifier;  /* DNS name without "*." */
 	bool wildcard;
-	const char *token;
-	const char *key_authz;   /* token "." account thumbprint */
+	const char *token;       /* NULL for dns-persist-01, which has none */
+	const char *key_authz;   /* token "." account thumbprint; NULL for dns-persist-01 */
 	const char *account_url;
+	/* dns-persist-01: the challenge's issuer domain names (normalized); none elsewhere */
+	const char *const *issuers;
+	size_t n_issuers;
 };
 
 struct solver;
@@ -86,6 +89,31 @@ int solver_dns_hook_new(const char *program, const char *resolver, int timeout_s
 /* Called before cleanup: ok picks "done", !ok "failed"; without a call cleanup says "done".
  * On a solver that is not a hook solver it does nothing, so a caller may call it on any. */
 void solver_dns_hook_outcome(struct solver *s, bool ok);
+
+/*
+ * The TXT RRs at name, asked of resolver ("ADDR:PORT", port 53 if omitted; NULL = the first
+ * nameserver of /etc/resolv.conf) with recursion, following a CNAME chain in the answer. Each
+ * value is the RR's character-strings joined (cut at 4096 octets), NUL-terminated, its length
+ * in lens; at most 64 RRs. NXDOMAIN or no TXT gives *n = 0. Free with solver_dns_txt_free.
+ * Returns DEED_OK, DEED_EINVAL (bad resolver or name), DEED_EIO (no resolv.conf),
+ * DEED_ENOTFOUND (no nameserver in it), DEED_EDNS (an rcode other than NOERROR/NXDOMAIN),
+ * DEED_ECONNECT, DEED_ETIMEOUT, DEED_EMALFORMED (reply), DEED_ENOMEM; err says which.
+ */
+int solver_dns_query_txt(const char *resolver, const char *name, char ***values, size_t **lens,
+			 size_t *n, char *err, size_t errlen);
+void solver_dns_txt_free(char **values, size_t *lens, size_t n);
+
+/*
+ * Publish one TXT RR (value up to 2048 octets, split into 255-octet strings) at name by RFC
+ * 2136 update per o (server, TSIG key, zone or SOA discovery, ttl), adding to whatever RRset is
+ * there. If the primary already serves that exact value, *already is set and nothing is sent
+ * (the zone serial stays). zone_out (may be NULL) gets the zone updated. Does not wait for
+ * propagation. Returns DEED_OK or an error of solver_dns_rfc2136_new, the zone search, the
+ * query or the update (DEED_EDENIED when refused), err says which.
+ */
+int solver_dns_publish_txt(const struct solver_dns_opts *o, const char *name, const char *value,
+			   bool *already, char *zone_out, size_t zone_outsz, char *err,
+			   size_t errlen);
 
 /* The dns-01 TXT value for a key authorization: base64url(SHA-256(key_authz)), 43 chars. */
 int solver_dns01_value(const char *key_authz, char out[44]);

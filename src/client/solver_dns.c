@@ -30,6 +30,10 @@
 #define ENTRIES_MAX 1000 /* TXT values at once; an order has at most a few hundred names */
 #define SERVERS_MAX 16	 /* authoritative addresses checked per zone */
 #define TXT_MAX 1024	 /* a joined TXT value we look at; ours are 43 characters */
+#define TXT_VALUE_MAX_ 2048 /* a TXT value we write (dns-persist-01 records are ~150) */
+#define TXT_QUOTED_MAX (TXT_VALUE_MAX_ * 4 + 64) /* quoted: \DDD escapes, "" per string */
+#define TXT_READ_MAX 4096 /* a joined TXT value read for a caller; longer ones are cut */
+#define TXT_RRS_MAX 64    /* TXT RRs read at one name */
 #define UPDATE_TIMEOUT_MS 10000
 #define QUERY_TIMEOUT_MS 2000
 #define TSIG_FUDGE 300 /* RFC 8945 §10: 300 s recommended */
@@ -829,8 +833,8 @@ zone_servers(const struct dns_solver *d, const char *zone, struct server *out, s
 
 /* Explain a failed update: which server, the rcode, and the TSIG error if there is one. */
 static int
-update_failed(const struct dns_solver *d, const struct entry *e, bool add, const ldns_pkt *r,
-	      char *err, size_t errlen)
+update_failed(const struct dns_solver *d, const char *name, const char *zone, const char *value,
+	      bool add, const ldns_pkt *r, char *err, size_t errlen)
 {
 	int rcode = ldns_pkt_get_rcode(r), te = -1;
 	ldns_rr *tsig = ldns_pkt_tsig(r);
@@ -847,13 +851,13 @@ update_failed(const struct dns_solver *d, const struct entry *e, bool add, const
 			snprintf(tsbuf, sizeof(tsbuf), ", TSIG error %d", te);
 	} else if ((rcode == LDNS_RCODE_NOTAUTH || rcode == LDNS_RCODE_REFUSED) && d->has_key) {
 		snprintf(tsbuf, sizeof(tsbuf), " (not authoritative for %s, or key %s not allowed)",
-			 e->zone, d->key.name);
+			 zone, d->key.name);
 	} else if (rcode == LDNS_RCODE_NOTAUTH || rcode == LDNS_RCODE_REFUSED) {
 		snprintf(tsbuf, sizeof(tsbuf),
-			 " (not authoritative for %s, or updates need a TSIG key)", e->zone);
+			 " (not authoritative for %s, or updates need a TSIG key)", zone);
 	}
 	deed_seterr(err, errlen, "DNS update %s %s TXT \"%s\" (zone %s) %s %s: %s%s",
-		    add ? "adding" : "deleting", e->name, e->value, e->zone,
+		    add ? "adding" : "deleting", name, value, zone,
 		    rcode == LDNS_RCODE_REFUSED || rcode == LDNS_RCODE_NOTAUTH ||
 			    rcode == LDNS_RCODE_NOTZONE
 			? "refused by"
@@ -864,15 +868,59 @@ update_failed(const struct dns_solver *d, const struct entry *e, bool add, const
 }
 
 /*
+ * value as the RDATA of a TXT record in zone-file syntax: character-strings of at most 255
+ * octets (RFC 1035 §3.3.14), each quoted, '"' and '\\' escaped, other bytes outside
+ * printable ASCII as \DDD. Returns DEED_OK or DEED_ETOOBIG.
+ */
+static int
+txt_quote(const char *value, char *out, size_t outsz)
+{
+	size_t n = strlen(value), o = 0, i, chunk = 0;
+
+	if (n > TXT_VALUE_MAX_ || outsz < 3)
+		return DEED_ETOOBIG;
+	for (i = 0; i == 0 || i < n; i++) {
+		unsigned char ch = i < n ? (unsigned char)value[i] : 0;
+
+		/* Room for a closing quote, a space, an opening quote and one \DDD. */
+		if (outsz - o < 12)
+			return DEED_ETOOBIG;
+		if (i == 0 || chunk == 255) {
+			if (i > 0) {
+				out[o++] = '"';
+				out[o++] = ' ';
+			}
+			out[o++] = '"';
+			chunk = 0;
+		}
+		if (i >= n)
+			break;
+		if (ch == '"' || ch == '\\') {
+			out[o++] = '\\';
+			out[o++] = (char)ch;
+		} else if (ch < 0x20 || ch > 0x7e) {
+			o += (size_t)snprintf(out + o, outsz - o, "\\%03u", ch);
+		} else {
+			out[o++] = (char)ch;
+		}
+		chunk++;
+	}
+	out[o++] = '"';
+	out[o] = '\0';
+	return DEED_OK;
+}
+
+/*
  * RFC 2136 update of one TXT RR, without prerequisites: add it (§2.5.1), or delete exactly
  * it (§2.5.4: class NONE, TTL 0, same RDATA), never the RRset: the value of the other name
  * of an order (apex and wildcard share _acme-challenge) and anything else there stays.
  * Over TCP: a refused connection is then an error at once, not a timeout.
  */
 static int
-dns_update(const struct dns_solver *d, const struct entry *e, bool add, char *err, size_t errlen)
+dns_update(const struct dns_solver *d, const char *name, const char *zonename, const char *value,
+	   bool add, char *err, size_t errlen)
 {
-	char rrtext[NAME_MAX_ + 100], why[160];
+	char rrtext[NAME_MAX_ + 40 + TXT_QUOTED_MAX], quoted[TXT_QUOTED_MAX], why[160];
 	ldns_rr *rr = NULL;
 	ldns_rr_list *up = NULL;
 	ldns_rdf *zone = NULL;
@@ -883,11 +931,12 @@ dns_update(const struct dns_solver *d, const struct entry *e, bool add, char *er
 	int rc = DEED_ENOMEM;
 	ldns_status st;
 
-	snprintf(rrtext, sizeof(rrtext), "%s. %d IN TXT \"%s\"", e->name, add ? d->ttl : 0,
-		 e->value);
-	if (ldns_rr_new_frm_str(&rr, rrtext, 0, NULL, NULL) != LDNS_STATUS_OK) {
+	if (txt_quote(value, quoted, sizeof(quoted)) != DEED_OK ||
+	    snprintf(rrtext, sizeof(rrtext), "%s. %d IN TXT %s", name, add ? d->ttl : 0, quoted) >=
+		(int)sizeof(rrtext) ||
+	    ldns_rr_new_frm_str(&rr, rrtext, 0, NULL, NULL) != LDNS_STATUS_OK) {
 		rc = DEED_EINVAL;
-		deed_seterr(err, errlen, "cannot build the TXT record for %s", e->name);
+		deed_seterr(err, errlen, "cannot build the TXT record for %s", name);
 		goto out;
 	}
 	if (!add)
@@ -895,9 +944,9 @@ dns_update(const struct dns_solver *d, const struct entry *e, bool add, char *er
 	if ((up = ldns_rr_list_new()) == NULL || !ldns_rr_list_push_rr(up, rr))
 		goto out;
 	rr = NULL;
-	if ((zone = ldns_dname_new_frm_str(e->zone)) == NULL) {
+	if ((zone = ldns_dname_new_frm_str(zonename)) == NULL) {
 		rc = DEED_EINVAL;
-		deed_seterr(err, errlen, "zone \"%s\" is not a DNS name", e->zone);
+		deed_seterr(err, errlen, "zone \"%s\" is not a DNS name", zonename);
 		goto out;
 	}
 	if ((q = ldns_update_pkt_new(zone, LDNS_RR_CLASS_IN, NULL, up, NULL)) == NULL)
@@ -916,19 +965,19 @@ dns_update(const struct dns_solver *d, const struct entry *e, bool add, char *er
 		goto out;
 	if ((rc = dns_exchange(&d->primary, wire, wirelen, true, UPDATE_TIMEOUT_MS, &ans, &anslen,
 			       why, sizeof(why))) != DEED_OK) {
-		deed_seterr(err, errlen, "DNS update for %s at %s: %s", e->name, d->primary.str,
+		deed_seterr(err, errlen, "DNS update for %s at %s: %s", name, d->primary.str,
 			    why);
 		goto out;
 	}
 	if (ldns_wire2pkt(&r, ans, anslen) != LDNS_STATUS_OK || !ldns_pkt_qr(r) ||
 	    ldns_pkt_get_opcode(r) != LDNS_PACKET_UPDATE) {
 		rc = DEED_EMALFORMED;
-		deed_seterr(err, errlen, "DNS update for %s: malformed reply from %s", e->name,
+		deed_seterr(err, errlen, "DNS update for %s: malformed reply from %s", name,
 			    d->primary.str);
 		goto out;
 	}
 	if (ldns_pkt_get_rcode(r) != LDNS_RCODE_NOERROR) {
-		rc = update_failed(d, e, add, r, err, errlen);
+		rc = update_failed(d, name, zonename, value, add, r, err, errlen);
 		goto out;
 	}
 	/* RFC 8945 §5.3: a signed request gets a signed reply; anyone else's "NOERROR" would
@@ -941,7 +990,7 @@ dns_update(const struct dns_solver *d, const struct entry *e, bool add, char *er
 		deed_seterr(err, errlen,
 			    "DNS update for %s: the reply from %s is not signed "
 			    "with TSIG key %s",
-			    e->name, d->primary.str, d->key.name);
+			    name, d->primary.str, d->key.name);
 		goto out;
 	}
 	rc = DEED_OK;
@@ -1266,7 +1315,7 @@ dns_present(struct solver *s, const struct solver_challenge *c, char *err, size_
 			snprintf(e.zone, sizeof(e.zone), "%s", d->zone);
 		else if ((rc = find_zone(d, e.name, e.zone, err, errlen)) != DEED_OK)
 			return rc;
-		rc = dns_update(d, &e, true, err, errlen);
+		rc = dns_update(d, e.name, e.zone, e.value, true, err, errlen);
 	}
 	if (rc == DEED_OK)
 		d->entries[d->nentries++] = e;
@@ -1291,7 +1340,7 @@ dns_cleanup(struct solver *s, const struct solver_challenge *c, char *err, size_
 	d->entries[i] = d->entries[--d->nentries];
 	if (d->hook)
 		return run_hook(d, d->outcome_ok ? "done" : "failed", c, e.value, err, errlen);
-	return dns_update(d, &e, false, err, errlen);
+	return dns_update(d, e.name, e.zone, e.value, false, err, errlen);
 }
 
 static void
@@ -1407,4 +1456,206 @@ solver_dns_hook_outcome(struct solver *s, bool ok)
 	/* The ops table tells a DNS solver from the others, d->hook a hook solver. */
 	if (s != NULL && s->ops == &dns_ops && ((struct dns_solver *)s)->hook)
 		((struct dns_solver *)s)->outcome_ok = ok;
+}
+
+/* --- one-off queries and updates (dns-persist-01) -------------------------------------- */
+
+/* The first "nameserver" of /etc/resolv.conf, for callers that give no resolver. */
+static int
+system_resolver(struct server *srv, char *err, size_t errlen)
+{
+	char line[512], addr[128];
+	FILE *f = fopen("/etc/resolv.conf", "re");
+	int rc = DEED_ENOTFOUND;
+
+	if (f == NULL) {
+		deed_seterr(err, errlen, "no --resolver given and cannot read /etc/resolv.conf: %s",
+			    strerror(errno));
+		return DEED_EIO;
+	}
+	while (rc == DEED_ENOTFOUND && fgets(line, sizeof(line), f) != NULL) {
+		char *pct;
+
+		if (sscanf(line, " nameserver %127s", addr) != 1)
+			continue;
+		if ((pct = strchr(addr, '%')) != NULL) /* fe80::1%eth0: the zone is not ours */
+			*pct = '\0';
+		rc = server_set(srv, "/etc/resolv.conf nameserver", addr, err, errlen);
+	}
+	fclose(f);
+	if (rc == DEED_ENOTFOUND)
+		deed_seterr(err, errlen, "no --resolver given and no nameserver in /etc/resolv.conf");
+	return rc;
+}
+
+/* The joined character-strings of a TXT RR, at most TXT_READ_MAX octets, NUL-terminated. */
+static int
+txt_take(const ldns_rr *rr, char **out, size_t *outlen)
+{
+	char *buf = malloc(TXT_READ_MAX + 1);
+	size_t i, o = 0;
+
+	if (buf == NULL)
+		return DEED_ENOMEM;
+	for (i = 0; i < ldns_rr_rd_count(rr); i++) {
+		const ldns_rdf *f = ldns_rr_rdf(rr, i);
+		const uint8_t *p = ldns_rdf_data(f);
+		size_t len = ldns_rdf_size(f), take;
+
+		if (len == 0 || p[0] > len - 1)
+			continue;
+		take = p[0] <= TXT_READ_MAX - o ? p[0] : TXT_READ_MAX - o;
+		memcpy(buf + o, p + 1, take);
+		o += take;
+	}
+	buf[o] = '\0';
+	*out = buf;
+	*outlen = o;
+	return DEED_OK;
+}
+
+/* The TXT RRs of name in an answer, following a CNAME chain inside the answer. */
+static int
+txt_collect(const ldns_pkt *r, const char *name, char ***values, size_t **lens, size_t *n)
+{
+	const ldns_rr_list *ans = ldns_pkt_answer(r);
+	char cur[NAME_MAX_ + 2], owner[NAME_MAX_ + 2];
+	size_t i, hops;
+	int rc;
+
+	snprintf(cur, sizeof(cur), "%s", name);
+	for (hops = 0; hops < 8; hops++) {
+		bool moved = false;
+
+		for (i = 0; i < ldns_rr_list_rr_count(ans); i++) {
+			ldns_rr *rr = ldns_rr_list_rr(ans, i);
+
+			dname_str(ldns_rr_owner(rr), owner);
+			if (ldns_rr_get_type(rr) == LDNS_RR_TYPE_CNAME && ldns_rr_rdf(rr, 0) != NULL &&
+			    strcasecmp(owner, cur) == 0) {
+				dname_str(ldns_rr_rdf(rr, 0), cur);
+				moved = true;
+				break;
+			}
+		}
+		if (!moved)
+			break;
+	}
+	for (i = 0; i < ldns_rr_list_rr_count(ans) && *n < TXT_RRS_MAX; i++) {
+		ldns_rr *rr = ldns_rr_list_rr(ans, i);
+
+		dname_str(ldns_rr_owner(rr), owner);
+		if (ldns_rr_get_type(rr) != LDNS_RR_TYPE_TXT || strcasecmp(owner, cur) != 0)
+			continue;
+		if ((rc = txt_take(rr, &(*values)[*n], &(*lens)[*n])) != DEED_OK)
+			return rc;
+		(*n)++;
+	}
+	return DEED_OK;
+}
+
+/* TXT of name at srv (rd: through a recursive resolver). NXDOMAIN is no record, not an error. */
+static int
+query_txt_at(const struct server *srv, bool rd, const char *name, char ***values,
+	     size_t **lens, size_t *n, char *err, size_t errlen)
+{
+	char why[160];
+	ldns_pkt *r = NULL;
+	int rc, rcode;
+
+	*values = NULL;
+	*lens = NULL;
+	*n = 0;
+	if ((rc = dns_query(srv, name, LDNS_RR_TYPE_TXT, rd, QUERY_TIMEOUT_MS, &r, why,
+			    sizeof(why))) != DEED_OK) {
+		deed_seterr(err, errlen, "TXT query for %s at %s: %s", name, srv->str, why);
+		return rc;
+	}
+	rcode = ldns_pkt_get_rcode(r);
+	if (rcode != LDNS_RCODE_NOERROR && rcode != LDNS_RCODE_NXDOMAIN) {
+		deed_seterr(err, errlen, "TXT query for %s at %s answered %s", name, srv->str,
+			    rcode_str(rcode));
+		ldns_pkt_free(r);
+		return DEED_EDNS;
+	}
+	rc = DEED_ENOMEM;
+	if ((*values = calloc(TXT_RRS_MAX, sizeof(**values))) != NULL &&
+	    (*lens = calloc(TXT_RRS_MAX, sizeof(**lens))) != NULL)
+		rc = txt_collect(r, name, values, lens, n);
+	ldns_pkt_free(r);
+	if (rc != DEED_OK) {
+		solver_dns_txt_free(*values, *lens, *n);
+		*values = NULL;
+		*lens = NULL;
+		*n = 0;
+	}
+	return rc;
+}
+
+int
+solver_dns_query_txt(const char *resolver, const char *name, char ***values, size_t **lens,
+		     size_t *n, char *err, size_t errlen)
+{
+	struct server srv;
+	int rc;
+
+	*values = NULL;
+	*lens = NULL;
+	*n = 0;
+	rc = resolver != NULL ? server_set(&srv, "resolver", resolver, err, errlen)
+			      : system_resolver(&srv, err, errlen);
+	if (rc != DEED_OK)
+		return rc;
+	return query_txt_at(&srv, true, name, values, lens, n, err, errlen);
+}
+
+void
+solver_dns_txt_free(char **values, size_t *lens, size_t n)
+{
+	for (size_t i = 0; values != NULL && i < n; i++)
+		free(values[i]);
+	free(values);
+	free(lens);
+}
+
+int
+solver_dns_publish_txt(const struct solver_dns_opts *o, const char *name, const char *value,
+		       bool *already, char *zone_out, size_t zone_outsz, char *err,
+		       size_t errlen)
+{
+	struct solver *s = NULL;
+	struct dns_solver *d;
+	char zone[NAME_MAX_ + 1], **vals = NULL;
+	size_t *lens = NULL, n = 0, i, vlen = strlen(value);
+	int rc;
+
+	*already = false;
+	if (name == NULL || strlen(name) > NAME_MAX_ || vlen > TXT_VALUE_MAX_) {
+		deed_seterr(err, errlen, "TXT record name or value too long");
+		return DEED_EINVAL;
+	}
+	if ((rc = solver_dns_rfc2136_new(o, &s, err, errlen)) != DEED_OK)
+		return rc;
+	d = (struct dns_solver *)s;
+	if (d->zone[0] != '\0')
+		snprintf(zone, sizeof(zone), "%s", d->zone);
+	else if ((rc = find_zone(d, name, zone, err, errlen)) != DEED_OK)
+		goto out;
+	if (zone_out != NULL)
+		snprintf(zone_out, zone_outsz, "%s", zone);
+	/* Ask the primary itself (no recursion): it has the zone as it is now. */
+	if ((rc = query_txt_at(&d->primary, false, name, &vals, &lens, &n, err, errlen)) !=
+	    DEED_OK)
+		goto out;
+	for (i = 0; i < n; i++) {
+		if (lens[i] == vlen && memcmp(vals[i], value, vlen) == 0) {
+			*already = true;
+			goto out;
+		}
+	}
+	rc = dns_update(d, name, zone, value, true, err, errlen);
+out:
+	solver_dns_txt_free(vals, lens, n);
+	dns_free(s);
+	return rc;
 }

@@ -1,7 +1,9 @@
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include <openssl/err.h>
 #include <openssl/objects.h>
 #include <openssl/pem.h>
 #include <openssl/x509.h>
@@ -27,8 +29,13 @@ csr_free(struct csr *c)
 	free(c);
 }
 
-/* RFC 8555 §7.4 leaves the algorithm to the CA; deed takes what the Baseline Requirements
- * allow: SHA-2 with RSA PKCS#1 v1.5 or ECDSA, and Ed25519. */
+/*
+ * RFC 8555 §7.4 leaves the CSR signature algorithm to the CA. deed takes SHA-2 with RSA
+ * PKCS#1 v1.5 or ECDSA (what the CA/B Baseline Requirements allow) and Ed25519 (RFC 8410).
+ * SHA-1 and MD5 are out: a collision would let one signature stand for other names. RSA-PSS
+ * is out because its parameters carry their own hash choices that would each need a check,
+ * and clients do not send it.
+ */
 static bool
 sig_alg_ok(int nid)
 {
@@ -45,34 +52,72 @@ sig_alg_ok(int nid)
 	return false;
 }
 
+/*
+ * Add one CSR name (a dNSName or the CN) to c. Names are compared case-insensitively (RFC
+ * 4343) so they are lowercased first; beyond that they must already be what an ACME order
+ * holds (RFC 8555 §7.1.4: A-labels, no trailing dot), because finalize compares the CSR's
+ * names with the order's identifiers octet for octet (RFC 8555 §7.4).
+ */
 static int
 add_name(struct csr *c, const char *raw, size_t len, char *err, size_t errlen)
 {
-	char buf[DNSNAME_MAX + 2], lower[DNSNAME_MAX + 2];
+	char lower[DNSNAME_MAX + 1], why[320];
 
-	if (len == 0 || len > DNSNAME_MAX || memchr(raw, '\0', len) != NULL) {
-		snprintf(buf, sizeof(buf), "%.*s", (int)(len > 80 ? 80 : len), raw);
-		return seterr(err, errlen, DEED_EMALFORMED, "CSR name \"%s\" is not a DNS name",
-			      buf);
-	}
-	memcpy(buf, raw, len);
-	buf[len] = '\0';
-	for (size_t i = 0; i <= len; i++)
-		lower[i] = (char)(buf[i] >= 'A' && buf[i] <= 'Z' ? buf[i] + 32 : buf[i]);
-	if (dnsname_check(lower, true, NULL, 0) != DEED_OK)
-		return seterr(err, errlen, DEED_EMALFORMED, "CSR name \"%s\" is not a valid DNS name",
-			      buf);
+	if (len == 0)
+		return seterr(err, errlen, DEED_EMALFORMED, "CSR has an empty name");
+	if (memchr(raw, '\0', len) != NULL)
+		return seterr(err, errlen, DEED_EMALFORMED, "CSR name \"%.80s\" has a NUL octet",
+			      raw);
+	if (len > DNSNAME_MAX)
+		return seterr(err, errlen, DEED_EMALFORMED,
+			      "CSR name \"%.80s...\" is longer than 253 octets", raw);
+	for (size_t i = 0; i < len; i++)
+		lower[i] = (char)(raw[i] >= 'A' && raw[i] <= 'Z' ? raw[i] + ('a' - 'A') : raw[i]);
+	lower[len] = '\0';
+	if (dnsname_check(lower, true, why, sizeof(why)) != DEED_OK)
+		return seterr(err, errlen, DEED_EMALFORMED, "CSR %s", why);
 	for (size_t i = 0; i < c->n_names; i++)
 		if (strcmp(c->names[i], lower) == 0)
 			return DEED_OK;
 	if (c->n_names == CSR_MAX_NAMES)
-		return seterr(err, errlen, DEED_ETOOBIG, "CSR has more than %d names", CSR_MAX_NAMES);
+		return seterr(err, errlen, DEED_ETOOBIG, "CSR has more than %d names",
+			      CSR_MAX_NAMES);
 	if ((c->names[c->n_names] = strdup(lower)) == NULL)
 		return DEED_ENOMEM;
 	c->n_names++;
 	return DEED_OK;
 }
 
+/* RFC 5280 §4.2.1.6 GeneralName choices, named as a subscriber would recognise them. */
+static const char *
+gen_type_name(int type)
+{
+	switch (type) {
+	case GEN_OTHERNAME:
+		return "otherName";
+	case GEN_EMAIL:
+		return "email (rfc822Name)";
+	case GEN_X400:
+		return "x400Address";
+	case GEN_DIRNAME:
+		return "directoryName";
+	case GEN_EDIPARTY:
+		return "ediPartyName";
+	case GEN_URI:
+		return "URI";
+	case GEN_IPADD:
+		return "IP address";
+	case GEN_RID:
+		return "registeredID";
+	}
+	return "unknown";
+}
+
+/*
+ * The dNSNames of the subjectAltName extension in the PKCS#10 extensionRequest attribute
+ * (RFC 2985 §5.4.2). Only DNS identifiers exist in deed's orders, so any other name type is
+ * refused outright instead of being left out of the certificate silently.
+ */
 static int
 read_sans(struct csr *c, X509_REQ *req, char *err, size_t errlen)
 {
@@ -97,13 +142,9 @@ read_sans(struct csr *c, X509_REQ *req, char *err, size_t errlen)
 		const GENERAL_NAME *g = sk_GENERAL_NAME_value(gens, i);
 
 		if (g->type != GEN_DNS) {
-			const char *what = g->type == GEN_EMAIL ? "email address"
-					   : g->type == GEN_URI ? "URI"
-					   : g->type == GEN_IPADD ? "IP address"
-								  : "non-DNS name";
-
 			rc = seterr(err, errlen, DEED_EUNSUPPORTED,
-				    "CSR has a SAN of type %s; only DNS names are supported", what);
+				    "CSR has a SAN of type %s; only DNS names are supported",
+				    gen_type_name(g->type));
 			goto out;
 		}
 		rc = add_name(c, (const char *)ASN1_STRING_get0_data(g->d.dNSName),
@@ -117,6 +158,7 @@ out:
 	return rc;
 }
 
+/* RFC 8555 §7.4 lets the CN be one of the names; it counts as a name like any SAN. */
 static int
 read_cn(struct csr *c, X509_REQ *req, char *err, size_t errlen)
 {
@@ -128,6 +170,7 @@ read_cn(struct csr *c, X509_REQ *req, char *err, size_t errlen)
 
 	if (idx < 0)
 		return DEED_OK;
+	/* Which of two CNs would be "the" CN is anyone's guess. */
 	if (X509_NAME_get_index_by_NID(subj, NID_commonName, idx) >= 0)
 		return seterr(err, errlen, DEED_EMALFORMED, "CSR subject has more than one CN");
 	s = X509_NAME_ENTRY_get_data(X509_NAME_get_entry(subj, idx));
@@ -140,7 +183,7 @@ read_cn(struct csr *c, X509_REQ *req, char *err, size_t errlen)
 			rc = DEED_ENOMEM;
 		for (char *p = c->cn; p != NULL && *p != '\0'; p++)
 			if (*p >= 'A' && *p <= 'Z')
-				*p = (char)(*p + 32);
+				*p = (char)(*p + ('a' - 'A'));
 	}
 	OPENSSL_free(utf8);
 	return rc;
@@ -162,19 +205,30 @@ csr_parse_der(const uint8_t *der, size_t len, struct csr **out, char *err, size_
 	int rc;
 
 	*out = NULL;
-	if (len > CSR_MAX_DER)
-		return seterr(err, errlen, DEED_ETOOBIG, "CSR is larger than %d bytes", CSR_MAX_DER);
-	if ((req = d2i_X509_REQ(NULL, &p, (long)len)) == NULL)
-		return seterr(err, errlen, DEED_EMALFORMED, "CSR does not parse as PKCS#10");
+	if (len > CSR_MAX_DER) {
+		rc = seterr(err, errlen, DEED_ETOOBIG, "CSR is larger than %d bytes", CSR_MAX_DER);
+		goto out;
+	}
+	if ((req = d2i_X509_REQ(NULL, &p, (long)len)) == NULL) {
+		rc = seterr(err, errlen, DEED_EMALFORMED, "CSR does not parse as PKCS#10");
+		goto out;
+	}
+	/* Bytes after the request would not be covered by anything we check. */
 	if (p != der + len) {
 		rc = seterr(err, errlen, DEED_EMALFORMED, "CSR has trailing data");
+		goto out;
+	}
+	/* RFC 2986 §4.1: version is 0 (v1); anything else is a request we do not understand. */
+	if (X509_REQ_get_version(req) != 0) {
+		rc = seterr(err, errlen, DEED_EMALFORMED, "CSR version is %ld, not 1",
+			    X509_REQ_get_version(req) + 1);
 		goto out;
 	}
 	X509_REQ_get0_signature(req, NULL, &alg);
 	if (alg == NULL || !sig_alg_ok(OBJ_obj2nid(alg->algorithm))) {
 		rc = seterr(err, errlen, DEED_EUNSUPPORTED,
 			    "CSR signature algorithm %s is not accepted (use SHA-256/384/512 with "
-			    "RSA or ECDSA)",
+			    "RSA or ECDSA, or Ed25519)",
 			    alg != NULL ? OBJ_nid2sn(OBJ_obj2nid(alg->algorithm)) : "?");
 		goto out;
 	}
@@ -198,6 +252,7 @@ csr_parse_der(const uint8_t *der, size_t len, struct csr **out, char *err, size_
 		rc = seterr(err, errlen, DEED_EMALFORMED, "CSR names no DNS name");
 		goto out;
 	}
+	/* Sorted, so finalize can compare them with the order's sorted identifiers in one pass. */
 	qsort(c->names, c->n_names, sizeof(char *), cmp_str);
 	if ((c->der = malloc(len)) == NULL) {
 		rc = DEED_ENOMEM;
@@ -209,6 +264,10 @@ csr_parse_der(const uint8_t *der, size_t len, struct csr **out, char *err, size_
 	c = NULL;
 	rc = DEED_OK;
 out:
+	/* A refused request leaves OpenSSL errors behind; they must not surface later in an
+	 * unrelated call on this thread (SSL_get_error reads the same queue). */
+	if (rc != DEED_OK)
+		ERR_clear_error();
 	csr_free(c);
 	X509_REQ_free(req);
 	return rc;
@@ -230,22 +289,30 @@ csr_parse_pem(const char *pem, size_t len, struct csr **out, char *err, size_t e
 	int rc;
 
 	*out = NULL;
-	/* Before BIO_new_mem_buf: it takes an int, and a negative one means "use strlen". */
-	if (len > 4 * CSR_MAX_DER)
-		return seterr(err, errlen, DEED_ETOOBIG, "CSR PEM is larger than %d bytes",
-			      4 * CSR_MAX_DER);
-	if ((b = BIO_new_mem_buf(pem, (int)len)) == NULL)
-		return DEED_ENOMEM;
-	/* The DER as sent goes to csr_parse_der, not a re-encoding: trailing data inside the
-	 * block is refused as it is in DER, and struct csr keeps the request as received. */
-	if (PEM_bytes_read_bio(&der, &n, NULL, PEM_STRING_X509_REQ, b, no_password, NULL) != 1) {
-		BIO_free(b);
-		return seterr(err, errlen, DEED_EMALFORMED,
-			      "no CERTIFICATE REQUEST PEM block found");
+	/* Before BIO_new_mem_buf: it takes an int, and a negative one means "use strlen". The
+	 * cap leaves room for base64 (4/3), line breaks and text around the block. */
+	if (len > 4 * CSR_MAX_DER) {
+		rc = seterr(err, errlen, DEED_ETOOBIG, "CSR PEM is larger than %d bytes",
+			    4 * CSR_MAX_DER);
+		goto out;
 	}
-	BIO_free(b);
+	if ((b = BIO_new_mem_buf(pem, (int)len)) == NULL) {
+		rc = DEED_ENOMEM;
+		goto out;
+	}
+	/* The DER as sent goes to csr_parse_der, not a re-encoding: trailing data inside the
+	 * block is refused as it is in DER, and struct csr keeps the request as received.
+	 * "NEW CERTIFICATE REQUEST" (old OpenSSL and Netscape) is taken too. */
+	if (PEM_bytes_read_bio(&der, &n, NULL, PEM_STRING_X509_REQ, b, no_password, NULL) != 1) {
+		rc = seterr(err, errlen, DEED_EMALFORMED, "no CERTIFICATE REQUEST PEM block found");
+		goto out;
+	}
 	rc = csr_parse_der(der, (size_t)n, out, err, errlen);
+out:
+	if (rc != DEED_OK)
+		ERR_clear_error();
 	OPENSSL_free(der);
+	BIO_free(b);
 	return rc;
 }
 
@@ -265,11 +332,16 @@ csr_create(EVP_PKEY *key, const char *const *names, size_t n, uint8_t **der, siz
 	*derlen = 0;
 	if (key == NULL || names == NULL || n == 0 || n > CSR_MAX_NAMES)
 		return DEED_EINVAL;
+	for (size_t i = 0; i < n; i++)
+		if (names[i] == NULL)
+			return DEED_EINVAL;
 	if (EVP_PKEY_get_id(key) == EVP_PKEY_ED25519)
-		md = NULL; /* Ed25519 hashes inside the signature */
+		md = NULL; /* RFC 8410 §6: Ed25519 hashes inside the signature, no digest here */
 	if ((req = X509_REQ_new()) == NULL || (subj = X509_NAME_new()) == NULL ||
 	    (gens = GENERAL_NAMES_new()) == NULL || (exts = sk_X509_EXTENSION_new_null()) == NULL)
 		goto out;
+	/* RFC 5280 Appendix A ub-common-name is 64: a longer first name lives in the SAN only,
+	 * which is all RFC 8555 §7.4 needs. */
 	if (strlen(names[0]) <= 64 &&
 	    X509_NAME_add_entry_by_NID(subj, NID_commonName, MBSTRING_UTF8,
 				       (const unsigned char *)names[0], -1, -1, 0) != 1)
@@ -308,6 +380,8 @@ csr_create(EVP_PKEY *key, const char *const *names, size_t n, uint8_t **der, siz
 	*derlen = (size_t)len;
 	rc = DEED_OK;
 out:
+	if (rc != DEED_OK)
+		ERR_clear_error();
 	OPENSSL_free(buf);
 	sk_X509_EXTENSION_pop_free(exts, X509_EXTENSION_free);
 	GENERAL_NAMES_free(gens);

@@ -7,6 +7,14 @@
 #define URN "urn:ietf:params:acme:error:"
 #define DETAIL_MAX 1024
 
+/*
+ * RFC 8555 §6.7 types, plus alreadyReplaced (RFC 9773, ARI) and invalidProfile (the ACME
+ * profiles draft). Statuses: 400 unless the RFC or common practice says otherwise —
+ * §6.6 429 for rateLimited, §7.4 403 for orderNotReady, §7.3.3 403 for userActionRequired,
+ * 403 for what the client may not do (unauthorized, caa, compound), 409 for a replacement
+ * already made (as Boulder answers), 500 for our own failures.
+ */
+/* clang-format off */
 #define T(n, st) {n, URN n, st}
 
 static const struct {
@@ -47,6 +55,7 @@ static const struct {
 	[PROB_UNSUPPORTED_MEDIA] = T("malformed", 415),
 	[PROB_CONFLICT] = T("malformed", 409),
 };
+/* clang-format on */
 
 #define N_TYPES (sizeof(types) / sizeof(types[0]))
 

@@ -23,36 +23,43 @@
 #include <unistd.h>
 
 struct labdns {
-	char dir[64];       /* LAB_DIR: every file of this lab */
+	char dir[64];	    /* LAB_DIR: every file of this lab */
 	char kit[PATH_MAX]; /* the lab's scripts */
-	int port;           /* Knot, UDP and TCP, 127.0.0.1 (and ::1) */
+	int port;	    /* Knot, UDP and TCP, 127.0.0.1 (and ::1) */
 	char resolver[32];  /* "127.0.0.1@PORT", for va_config.resolver */
 };
+
+/* The loopback address of family (127.0.0.1 or ::1) with port, in ss; returns its length. */
+static inline socklen_t
+labdns_loopback(int family, int port, struct sockaddr_storage *ss)
+{
+	memset(ss, 0, sizeof(*ss));
+	if (family == AF_INET) {
+		struct sockaddr_in *s = (struct sockaddr_in *)ss;
+
+		s->sin_family = AF_INET;
+		s->sin_port = htons((uint16_t)port);
+		s->sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+		return sizeof(*s);
+	} else {
+		struct sockaddr_in6 *s = (struct sockaddr_in6 *)ss;
+
+		s->sin6_family = AF_INET6;
+		s->sin6_port = htons((uint16_t)port);
+		s->sin6_addr = in6addr_loopback;
+		return sizeof(*s);
+	}
+}
 
 /* Bind type/port on a loopback address; true if that worked (the port is free there). */
 static inline bool
 labdns_bind_ok(int family, int type, int port)
 {
-	struct sockaddr_storage ss = {0};
-	socklen_t len;
+	struct sockaddr_storage ss;
+	socklen_t len = labdns_loopback(family, port, &ss);
 	int fd, one = 1;
 	bool ok;
 
-	if (family == AF_INET) {
-		struct sockaddr_in *s = (struct sockaddr_in *)&ss;
-
-		s->sin_family = AF_INET;
-		s->sin_port = htons((uint16_t)port);
-		s->sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-		len = sizeof(*s);
-	} else {
-		struct sockaddr_in6 *s = (struct sockaddr_in6 *)&ss;
-
-		s->sin6_family = AF_INET6;
-		s->sin6_port = htons((uint16_t)port);
-		s->sin6_addr = in6addr_loopback;
-		len = sizeof(*s);
-	}
 	if ((fd = socket(family, type, 0)) < 0)
 		return family == AF_INET6; /* no IPv6 at all: nothing can be listening there */
 	if (type == SOCK_STREAM)
@@ -70,20 +77,19 @@ static inline int
 labdns_free_port(void)
 {
 	for (int tries = 0; tries < 50; tries++) {
-		struct sockaddr_in sin = {.sin_family = AF_INET};
-		socklen_t len = sizeof(sin);
+		struct sockaddr_storage ss;
+		socklen_t len = labdns_loopback(AF_INET, 0, &ss);
 		int fd = socket(AF_INET, SOCK_STREAM, 0), port;
 
 		if (fd < 0)
 			return 0;
-		sin.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-		if (bind(fd, (struct sockaddr *)&sin, sizeof(sin)) != 0 ||
-		    getsockname(fd, (struct sockaddr *)&sin, &len) != 0) {
+		if (bind(fd, (struct sockaddr *)&ss, len) != 0 ||
+		    getsockname(fd, (struct sockaddr *)&ss, &len) != 0) {
 			close(fd);
 			return 0;
 		}
 		close(fd);
-		port = ntohs(sin.sin_port);
+		port = ntohs(((struct sockaddr_in *)&ss)->sin_port);
 		if (labdns_bind_ok(AF_INET, SOCK_DGRAM, port) &&
 		    labdns_bind_ok(AF_INET6, SOCK_STREAM, port) &&
 		    labdns_bind_ok(AF_INET6, SOCK_DGRAM, port))
@@ -179,7 +185,7 @@ labdns_start(struct labdns *l)
  * accepted it (it serves the change from then on).
  */
 static inline int labdns_update(const struct labdns *l, const char *fmt, ...)
-	__attribute__((format(printf, 2, 3)));
+    __attribute__((format(printf, 2, 3)));
 
 static inline int
 labdns_update(const struct labdns *l, const char *fmt, ...)

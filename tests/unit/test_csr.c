@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include <cmocka.h>
+#include <openssl/err.h>
 #include <openssl/evp.h>
 #include <openssl/objects.h>
 #include <openssl/pem.h>
@@ -30,6 +31,9 @@ struct req_opts {
 	bool bad_ext_request; /* an extensionRequest attribute that is not a SEQUENCE */
 	const EVP_MD *md;     /* NULL: SHA-256 (none for Ed25519) */
 	bool pss;	      /* sign with RSA-PSS */
+	long version;	      /* PKCS#10 version field (0 is v1) */
+	const char *raw_dns;  /* one dNSName SAN of raw_dns_len octets, NULs and all */
+	size_t raw_dns_len;
 };
 
 /* Sign a request shaped by o with key; returns a malloc'd DER. */
@@ -73,6 +77,24 @@ build(EVP_PKEY *key, const struct req_opts *o, size_t *len)
 			assert_true(sk_X509_EXTENSION_push(exts, X509_EXTENSION_dup(ext)) > 0);
 		assert_int_equal(X509_REQ_add_extensions(req, exts), 1);
 	}
+	if (o->raw_dns != NULL) {
+		GENERAL_NAMES *gens = GENERAL_NAMES_new();
+		GENERAL_NAME *g = GENERAL_NAME_new();
+		ASN1_IA5STRING *ia5 = ASN1_IA5STRING_new();
+
+		assert_non_null(gens);
+		assert_non_null(g);
+		assert_non_null(ia5);
+		assert_int_equal(ASN1_STRING_set(ia5, o->raw_dns, (int)o->raw_dns_len), 1);
+		GENERAL_NAME_set0_value(g, GEN_DNS, ia5);
+		assert_true(sk_GENERAL_NAME_push(gens, g) > 0);
+		assert_true(sk_X509_EXTENSION_push(
+				exts, X509V3_EXT_i2d(NID_subject_alt_name, 0, gens)) > 0);
+		assert_int_equal(X509_REQ_add_extensions(req, exts), 1);
+		GENERAL_NAMES_free(gens);
+	}
+	if (o->version != 0)
+		assert_int_equal(X509_REQ_set_version(req, o->version), 1);
 	if (o->bad_ext_request)
 		assert_int_equal(X509_REQ_add1_attr_by_NID(req, NID_ext_req, V_ASN1_UTF8STRING,
 							   (const unsigned char *)"x", 1),
@@ -110,7 +132,10 @@ expect_parse(const uint8_t *der, size_t len, int rc)
 	char err[256];
 
 	err[0] = '\0';
+	ERR_clear_error();
 	assert_int_equal(csr_parse_der(der, len, &c, err, sizeof(err)), rc);
+	/* A refusal must not leave OpenSSL errors for the next TLS call on this thread. */
+	assert_int_equal(ERR_peek_error(), 0);
 	if (rc == DEED_OK) {
 		assert_non_null(c);
 	} else {
@@ -387,6 +412,71 @@ test_invalid_dns_name_in_san_is_malformed(void **state)
 
 		expect_built(ec256, &o, DEED_EMALFORMED);
 	}
+}
+
+/* The reason names the offending name and says what is wrong with it. */
+static void
+test_invalid_name_reason_quotes_the_name(void **state)
+{
+	struct req_opts o = {.san = "DNS:ok.example.test,DNS:a..b.example.test"};
+	size_t len;
+	uint8_t *der = build(ec256, &o, &len);
+	struct csr *c = NULL;
+	char err[256] = "";
+
+	assert_int_equal(csr_parse_der(der, len, &c, err, sizeof(err)), DEED_EMALFORMED);
+	assert_non_null(strstr(err, "\"a..b.example.test\""));
+	assert_non_null(strstr(err, "empty label"));
+	free(der);
+}
+
+/* "good.test\0.evil.test": the classic NUL-prefix trick must not yield "good.test". */
+static void
+test_dns_san_with_nul_octet_is_malformed(void **state)
+{
+	static const char raw[] = "good.example.test\0.evil.test";
+	struct req_opts o = {.raw_dns = raw, .raw_dns_len = sizeof(raw) - 1};
+
+	expect_built(ec256, &o, DEED_EMALFORMED);
+	o.raw_dns = "good.example.test";
+	o.raw_dns_len = strlen(o.raw_dns);
+	expect_built(ec256, &o, DEED_OK);
+}
+
+/* Orders hold A-labels (RFC 8555 §7.1.4), so the CSR must too; a U-label is not converted. */
+static void
+test_u_label_san_is_malformed_and_a_label_accepted(void **state)
+{
+	struct req_opts o = {.raw_dns = "b\xc3\xbc"
+					"cher.example",
+			     .raw_dns_len = 14};
+
+	expect_built(ec256, &o, DEED_EMALFORMED);
+	o.raw_dns = "xn--bcher-kva.example";
+	o.raw_dns_len = strlen(o.raw_dns);
+	expect_built(ec256, &o, DEED_OK);
+	o.raw_dns = "";
+	o.raw_dns_len = 0;
+	expect_built(ec256, &o, DEED_EMALFORMED);
+}
+
+static void
+test_other_name_and_registered_id_sans_are_unsupported(void **state)
+{
+	struct req_opts o = {.san = "DNS:example.test,otherName:1.3.6.1.4.1.311.20.2.3;UTF8:a@b"};
+
+	expect_built(ec256, &o, DEED_EUNSUPPORTED);
+	o.san = "DNS:example.test,RID:1.2.3.4";
+	expect_built(ec256, &o, DEED_EUNSUPPORTED);
+}
+
+/* RFC 2986 §4.1: only version 0 (v1) exists. */
+static void
+test_version_other_than_v1_is_malformed(void **state)
+{
+	struct req_opts o = {.san = "DNS:example.test", .version = 2};
+
+	expect_built(ec256, &o, DEED_EMALFORMED);
 }
 
 static void
@@ -676,6 +766,11 @@ main(void)
 	    cmocka_unit_test(test_wildcard_san_is_accepted),
 	    cmocka_unit_test(test_hundred_names_are_accepted_and_101_too_many),
 	    cmocka_unit_test(test_invalid_dns_name_in_san_is_malformed),
+	    cmocka_unit_test(test_invalid_name_reason_quotes_the_name),
+	    cmocka_unit_test(test_dns_san_with_nul_octet_is_malformed),
+	    cmocka_unit_test(test_u_label_san_is_malformed_and_a_label_accepted),
+	    cmocka_unit_test(test_other_name_and_registered_id_sans_are_unsupported),
+	    cmocka_unit_test(test_version_other_than_v1_is_malformed),
 	    cmocka_unit_test(test_cn_that_is_not_a_dns_name_is_malformed),
 	    cmocka_unit_test(test_two_cns_are_malformed),
 	    cmocka_unit_test(test_csr_without_any_name_is_malformed),

@@ -81,6 +81,14 @@ test_normalize_turns_u_labels_into_a_labels(void **state)
 	expect_norm("*.bücher.example", true, "*.xn--bcher-kva.example");
 }
 
+/* IDNA2008 (RFC 5892) keeps U+00DF as itself; IDNA2003's transitional mapping to "ss"
+ * would name a different domain. */
+static void
+test_normalize_keeps_sharp_s_nontransitionally(void **state)
+{
+	expect_norm("faß.example", false, "xn--fa-hia.example");
+}
+
 static void
 test_normalize_keeps_valid_a_labels(void **state)
 {
@@ -324,7 +332,24 @@ test_check_refuses_u_labels(void **state)
 static void
 test_check_refuses_wildcard_unless_allowed(void **state)
 {
-	assert_int_equal(dnsname_check("*.example.test", false, NULL, 0), DEED_EMALFORMED);
+	char err[256] = "";
+
+	assert_int_equal(dnsname_check("*.example.test", false, err, sizeof(err)), DEED_EMALFORMED);
+	assert_non_null(strstr(err, "wildcard"));
+}
+
+/* Reasons quote the name, so an ACME client sees which identifier was refused. */
+static void
+test_reasons_quote_the_name(void **state)
+{
+	char err[256] = "";
+
+	assert_int_equal(dnsname_check("exa_mple.test", false, err, sizeof(err)), DEED_EMALFORMED);
+	assert_non_null(strstr(err, "\"exa_mple.test\""));
+	assert_int_equal(dnsname_check("1.2.3.4", false, err, sizeof(err)), DEED_EMALFORMED);
+	assert_non_null(strstr(err, "IP address"));
+	assert_int_equal(dnsname_check("localhost", false, err, sizeof(err)), DEED_EMALFORMED);
+	assert_non_null(strstr(err, "single label"));
 }
 
 static void
@@ -375,6 +400,7 @@ main(void)
 	    cmocka_unit_test(test_normalize_lowercases),
 	    cmocka_unit_test(test_normalize_drops_one_trailing_dot),
 	    cmocka_unit_test(test_normalize_turns_u_labels_into_a_labels),
+	    cmocka_unit_test(test_normalize_keeps_sharp_s_nontransitionally),
 	    cmocka_unit_test(test_normalize_keeps_valid_a_labels),
 	    cmocka_unit_test(test_normalize_allows_wildcard_only_when_asked),
 	    cmocka_unit_test(test_refuses_wildcard_that_is_not_the_whole_leftmost_label),
@@ -397,6 +423,7 @@ main(void)
 	    cmocka_unit_test(test_check_refuses_trailing_dot),
 	    cmocka_unit_test(test_check_refuses_u_labels),
 	    cmocka_unit_test(test_check_refuses_wildcard_unless_allowed),
+	    cmocka_unit_test(test_reasons_quote_the_name),
 	    cmocka_unit_test(test_check_agrees_with_normalize_on_its_output),
 	    cmocka_unit_test(test_wildcard_and_base),
 	    cmocka_unit_test(test_error_buffer_may_be_null_or_tiny),

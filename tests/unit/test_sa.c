@@ -501,6 +501,38 @@ order_list_pages_newest_first(void **state)
 	assert_int_equal(n, 0);
 }
 
+/* Positions are numbers, not text: the eleventh identifier does not sort before the second. */
+static void
+order_with_twelve_identifiers_keeps_their_order(void **state)
+{
+	struct sa *sa = SA(state);
+	int64_t acct = make_account(sa, "t");
+	struct sa_authz az[12];
+	struct sa_chall ch[12][2];
+	char names[12][32], *np[12];
+	struct sa_order o = {0}, g;
+
+	for (int i = 0; i < 12; i++) {
+		snprintf(names[i], sizeof(names[i]), "n%02d.example", i);
+		np[i] = names[i];
+		new_authz(&az[i], ch[i], names[i], false, NOW + DAY);
+	}
+	o.account_id = acct;
+	o.expires = NOW + DAY;
+	o.identifiers = np;
+	o.n_identifiers = 12;
+	assert_int_equal(sa->ops->order_create(sa, &o, az), DEED_OK);
+	free(o.authz_ids);
+	assert_int_equal(sa->ops->order_get(sa, o.id, &g), DEED_OK);
+	assert_int_equal(g.n_identifiers, 12);
+	assert_int_equal(g.n_authz, 12);
+	for (int i = 0; i < 12; i++) {
+		assert_string_equal(g.identifiers[i], names[i]);
+		assert_int_equal(g.authz_ids[i], az[i].id);
+	}
+	sa_order_cleanup(&g);
+}
+
 static void
 order_status_cas_stores_error(void **state)
 {
@@ -547,6 +579,26 @@ chall_begin_moves_pending_to_processing_once(void **state)
 	assert_int_equal(sa->ops->chall_get(sa, 999, &c), DEED_ENOTFOUND);
 }
 
+/* The challenge's own status is checked, not only its authorization's: a challenge that has
+ * a result does not start again even under a pending authorization. */
+static void
+chall_begin_needs_the_challenge_itself_pending(void **state)
+{
+	struct sa *sa = SA(state);
+	int64_t acct = make_account(sa, "t"), authz, ch[2];
+
+	make_order(sa, acct, "a.example", NOW + DAY, &authz, ch);
+	assert_int_equal(sa->ops->chall_begin(sa, ch[0], NOW), DEED_OK);
+	assert_int_equal(
+	    sa->ops->authz_cas_status(sa, authz, SA_AUTHZ_PENDING, SA_AUTHZ_DEACTIVATED), DEED_OK);
+	assert_int_equal(sa->ops->chall_finish(sa, ch[0], false, NOW, 0, "{}", NULL), DEED_OK);
+	assert_int_equal(
+	    sa->ops->authz_cas_status(sa, authz, SA_AUTHZ_DEACTIVATED, SA_AUTHZ_PENDING), DEED_OK);
+	/* ch[0] is invalid, nothing is processing, the authorization is pending again. */
+	assert_int_equal(sa->ops->chall_begin(sa, ch[0], NOW), DEED_ECONFLICT);
+	assert_int_equal(sa->ops->chall_begin(sa, ch[1], NOW), DEED_OK);
+}
+
 static void
 chall_begin_refuses_expired_or_non_pending_authz(void **state)
 {
@@ -585,6 +637,8 @@ chall_finish_ok_validates_challenge_and_authz(void **state)
 	assert_null(a.challs[0].error_json);
 	assert_int_equal(a.challs[1].status, SA_CHALL_PENDING);
 	sa_authz_cleanup(&a);
+	/* The authorization is settled: its other challenge cannot start any more. */
+	assert_int_equal(sa->ops->chall_begin(sa, ch[1], NOW), DEED_ECONFLICT);
 	assert_int_equal(sa->ops->chall_finish(sa, ch[0], true, NOW, NOW, NULL, NULL),
 			 DEED_ECONFLICT);
 	assert_int_equal(sa->ops->chall_finish(sa, 999, true, NOW, NOW, NULL, NULL),
@@ -700,6 +754,66 @@ authz_find_reusable_picks_newest_valid_unexpired_of_same_account_and_kind(void *
 	assert_int_equal(id, shorter);
 }
 
+/* A wildcard authorization is found for the wildcard only, whatever the order of creation;
+ * a failed one never is. */
+static void
+authz_find_reusable_keeps_wildcard_and_plain_apart(void **state)
+{
+	struct sa *sa = SA(state);
+	int64_t acct = make_account(sa, "t"), id, wild, plain, authz, ch[2];
+	struct sa_authz az;
+	struct sa_chall chs[2];
+	char *names[1] = {(char *)"*.a.example"};
+	struct sa_order o = {0};
+
+	new_authz(&az, chs, "a.example", true, NOW + DAY);
+	o.account_id = acct;
+	o.expires = NOW + DAY;
+	o.identifiers = names;
+	o.n_identifiers = 1;
+	assert_int_equal(sa->ops->order_create(sa, &o, &az), DEED_OK);
+	free(o.authz_ids);
+	wild = az.id;
+	assert_int_equal(sa->ops->chall_begin(sa, chs[1].id, NOW), DEED_OK);
+	assert_int_equal(sa->ops->chall_finish(sa, chs[1].id, true, NOW, NOW + 5 * DAY, NULL, NULL),
+			 DEED_OK);
+	assert_int_equal(sa->ops->authz_find_reusable(sa, acct, "a.example", true, NOW, &id),
+			 DEED_OK);
+	assert_int_equal(id, wild);
+	assert_int_equal(sa->ops->authz_find_reusable(sa, acct, "a.example", false, NOW, &id),
+			 DEED_ENOTFOUND);
+	assert_int_equal(sa->ops->authz_find_reusable(sa, acct, "*.a.example", true, NOW, &id),
+			 DEED_ENOTFOUND);
+
+	/* A newer plain one does not shadow the wildcard, nor the other way round. */
+	plain = make_valid_authz(sa, acct, "a.example", NOW + 3 * DAY);
+	assert_int_equal(sa->ops->authz_find_reusable(sa, acct, "a.example", false, NOW, &id),
+			 DEED_OK);
+	assert_int_equal(id, plain);
+	assert_int_equal(sa->ops->authz_find_reusable(sa, acct, "a.example", true, NOW, &id),
+			 DEED_OK);
+	assert_int_equal(id, wild);
+	/* Past its expiry neither is reusable. */
+	assert_int_equal(
+	    sa->ops->authz_find_reusable(sa, acct, "a.example", false, NOW + 3 * DAY, &id),
+	    DEED_ENOTFOUND);
+	assert_int_equal(
+	    sa->ops->authz_find_reusable(sa, acct, "a.example", true, NOW + 5 * DAY, &id),
+	    DEED_ENOTFOUND);
+
+	/* Invalid and revoked authorizations are never reused. */
+	make_order(sa, acct, "b.example", NOW + 9 * DAY, &authz, ch);
+	assert_int_equal(sa->ops->chall_begin(sa, ch[0], NOW), DEED_OK);
+	assert_int_equal(sa->ops->chall_finish(sa, ch[0], false, NOW, NOW + 9 * DAY, "{}", NULL),
+			 DEED_OK);
+	assert_int_equal(sa->ops->authz_find_reusable(sa, acct, "b.example", false, NOW, &id),
+			 DEED_ENOTFOUND);
+	assert_int_equal(sa->ops->authz_cas_status(sa, plain, SA_AUTHZ_VALID, SA_AUTHZ_REVOKED),
+			 DEED_OK);
+	assert_int_equal(sa->ops->authz_find_reusable(sa, acct, "a.example", false, NOW, &id),
+			 DEED_ENOTFOUND);
+}
+
 static void
 authz_status_cas_and_deactivate_all(void **state)
 {
@@ -763,6 +877,32 @@ cert_reserve_moves_order_to_processing_once(void **state)
 	assert_int_equal(reserve(sa, other, acct, "0ABF", NULL), DEED_EINVAL);
 	assert_int_equal(reserve(sa, other, acct, "", NULL), DEED_EINVAL);
 	assert_int_equal(order_status(sa, other), SA_ORDER_PENDING);
+}
+
+static void
+cert_reserve_refuses_foreign_account_and_settled_order(void **state)
+{
+	struct sa *sa = SA(state);
+	int64_t acct = make_account(sa, "t"), stranger = make_account(sa, "u");
+	int64_t order = make_order(sa, acct, "a.example", NOW + DAY, NULL, NULL);
+	int64_t failed = make_order(sa, acct, "b.example", NOW + DAY, NULL, NULL);
+	int64_t id = -1, ids[4];
+	size_t n;
+
+	/* Another account cannot finalize the order, and nothing of the attempt stays. */
+	assert_int_equal(reserve(sa, order, stranger, "10", &id), DEED_EINVAL);
+	assert_int_equal(id, 0);
+	assert_int_equal(order_status(sa, order), SA_ORDER_PENDING);
+	assert_int_equal(sa->ops->cert_list_reserved(sa, ids, 4, &n), DEED_OK);
+	assert_int_equal(n, 0);
+	/* The serial was not taken by the refused attempt. */
+	assert_int_equal(reserve(sa, order, acct, "10", &id), DEED_OK);
+
+	assert_int_equal(
+	    sa->ops->order_cas_status(sa, failed, SA_ORDER_PENDING, SA_ORDER_INVALID, "{}"),
+	    DEED_OK);
+	assert_int_equal(reserve(sa, failed, acct, "11", NULL), DEED_ECONFLICT);
+	assert_int_equal(order_status(sa, failed), SA_ORDER_INVALID);
 }
 
 static void
@@ -856,6 +996,7 @@ cert_revoke_happens_once_and_only_when_issued(void **state)
 	assert_int_equal(reserve(sa, order, acct, "aa", &id), DEED_OK);
 	assert_int_equal(sa->ops->cert_revoke(sa, id, 1, NOW), DEED_ECONFLICT); /* not signed */
 	assert_int_equal(sa->ops->cert_issue(sa, id, DER, sizeof(DER)), DEED_OK);
+	assert_int_equal(sa->ops->cert_revoke(sa, id, -1, NOW), DEED_EINVAL);
 	assert_int_equal(sa->ops->cert_revoke(sa, id, 0, NOW + 100), DEED_OK);
 	assert_int_equal(sa->ops->cert_revoke(sa, id, 1, NOW + 200), DEED_ECONFLICT);
 	assert_int_equal(sa->ops->cert_get(sa, id, &c), DEED_OK);
@@ -896,9 +1037,12 @@ records_survive_close_and_reopen(void **state)
 	struct env *e = *state;
 	int64_t acct = make_account(e->sa, "t");
 	int64_t order = make_order(e->sa, acct, "a.example", NOW + DAY, NULL, NULL);
+	int64_t authz = make_valid_authz(e->sa, acct, "b.example", NOW + 30 * DAY);
 	int64_t cert;
 	struct sa_order o;
 	struct sa_cert c;
+	struct sa_account a;
+	struct sa_authz az;
 	struct stat st;
 	char err[256] = "";
 
@@ -918,6 +1062,18 @@ records_survive_close_and_reopen(void **state)
 	assert_int_equal(e->sa->ops->cert_get_by_serial(e->sa, "beef", &c), DEED_OK);
 	assert_memory_equal(c.der, DER, sizeof(DER));
 	sa_cert_cleanup(&c);
+	assert_int_equal(e->sa->ops->account_get_by_thumbprint(e->sa, "t", &a), DEED_OK);
+	assert_int_equal(a.id, acct);
+	sa_account_cleanup(&a);
+	assert_int_equal(e->sa->ops->authz_get(e->sa, authz, &az), DEED_OK);
+	assert_int_equal(az.status, SA_AUTHZ_VALID);
+	assert_int_equal(az.expires, NOW + 30 * DAY);
+	assert_int_equal(az.n_challs, 2);
+	assert_int_equal(az.challs[0].status, SA_CHALL_VALID);
+	assert_int_equal(az.challs[1].status, SA_CHALL_PENDING);
+	sa_authz_cleanup(&az);
+	/* The reopened store goes on handing out fresh ids. */
+	assert_true(make_account(e->sa, "t2") > acct);
 }
 
 static void
@@ -1026,6 +1182,38 @@ chall_begin_race_has_exactly_one_winner(void **state)
 	assert_int_equal(lost, RACERS - 1);
 }
 
+/* The validation of one challenge is started by exactly one of many simultaneous requests
+ * (RFC 8555 §7.5.1: a client may POST the challenge more than once). */
+static void
+chall_begin_by_eight_threads_on_one_challenge_has_one_winner(void **state)
+{
+	struct sa *sa = SA(state);
+	int64_t acct = make_account(sa, "t"), ch[2];
+	pthread_t th[8];
+	struct race r[8];
+	pthread_barrier_t start;
+	int won = 0, lost = 0;
+	struct sa_chall c;
+
+	make_order(sa, acct, "a.example", NOW + DAY, NULL, ch);
+	pthread_barrier_init(&start, NULL, 8);
+	for (int i = 0; i < 8; i++) {
+		r[i] = (struct race){.sa = sa, .chall = ch[0], .start = &start, .rc = -12345};
+		assert_int_equal(pthread_create(&th[i], NULL, race_begin, &r[i]), 0);
+	}
+	for (int i = 0; i < 8; i++) {
+		pthread_join(th[i], NULL);
+		won += r[i].rc == DEED_OK;
+		lost += r[i].rc == DEED_ECONFLICT;
+	}
+	pthread_barrier_destroy(&start);
+	assert_int_equal(won, 1);
+	assert_int_equal(lost, 7);
+	assert_int_equal(sa->ops->chall_get(sa, ch[0], &c), DEED_OK);
+	assert_int_equal(c.status, SA_CHALL_PROCESSING);
+	sa_chall_cleanup(&c);
+}
+
 struct writer {
 	struct sa *sa;
 	int idx;
@@ -1095,16 +1283,20 @@ main(void)
 	    T(order_create_refuses_other_accounts_authz_and_rolls_back),
 	    T(order_create_for_missing_account_is_notfound),
 	    T(order_list_pages_newest_first),
+	    T(order_with_twelve_identifiers_keeps_their_order),
 	    T(order_status_cas_stores_error),
 	    T(chall_begin_moves_pending_to_processing_once),
+	    T(chall_begin_needs_the_challenge_itself_pending),
 	    T(chall_begin_refuses_expired_or_non_pending_authz),
 	    T(chall_finish_ok_validates_challenge_and_authz),
 	    T(chall_finish_failed_invalidates_challenge_and_authz),
 	    T(chall_finish_after_deactivation_keeps_authz_deactivated),
 	    T(chall_list_processing_returns_started_challenges),
 	    T(authz_find_reusable_picks_newest_valid_unexpired_of_same_account_and_kind),
+	    T(authz_find_reusable_keeps_wildcard_and_plain_apart),
 	    T(authz_status_cas_and_deactivate_all),
 	    T(cert_reserve_moves_order_to_processing_once),
+	    T(cert_reserve_refuses_foreign_account_and_settled_order),
 	    T(cert_issue_stores_der_and_validates_order),
 	    T(cert_abandon_invalidates_order_and_keeps_serial_taken),
 	    T(cert_issue_refuses_order_no_longer_processing),
@@ -1115,6 +1307,7 @@ main(void)
 	    T(database_with_newer_schema_is_refused),
 	    T(foreign_sqlite_file_is_refused),
 	    T(chall_begin_race_has_exactly_one_winner),
+	    T(chall_begin_by_eight_threads_on_one_challenge_has_one_winner),
 	    T(concurrent_writers_all_succeed),
 	    cmocka_unit_test(status_names_are_rfc8555_words),
 	};

@@ -23,7 +23,7 @@
  */
 
 static struct labdns lab;
-static struct va *va;     /* resolving through Knot */
+static struct va *va;	   /* resolving through Knot */
 static struct va_dns *dns; /* the same, for the lookup API */
 
 static int64_t
@@ -51,8 +51,11 @@ txt_for(const char *ka, char out[64])
 static void
 validate(struct va *v, const char *ident, const char *ka, struct va_result *res)
 {
-	struct va_request req = {.type = "dns-01", .identifier = ident, .token = "tok",
-				 .key_authz = ka, .account_url = "https://ca.test/acct/1"};
+	struct va_request req = {.type = "dns-01",
+				 .identifier = ident,
+				 .token = "tok",
+				 .key_authz = ka,
+				 .account_url = "https://ca.test/acct/1"};
 
 	assert_int_equal(va_validate(v, &req, res), DEED_OK);
 }
@@ -100,7 +103,8 @@ dns01_matching_record_validates(void **state)
 	json_t *rec;
 
 	txt_for(ka, v);
-	assert_int_equal(labdns_update(&lab, "update add _acme-challenge.ok.example.test. 5 TXT \"%s\"", v), 0);
+	assert_int_equal(
+	    labdns_update(&lab, "update add _acme-challenge.ok.example.test. 5 TXT \"%s\"", v), 0);
 	validate(va, "ok.example.test", ka, &res);
 	assert_true(res.ok);
 	assert_int_equal(json_array_size(res.records), 1);
@@ -119,11 +123,12 @@ dns01_any_of_two_records_validates(void **state)
 
 	/* A name and its wildcard in one order: two values at one name. */
 	txt_for(ka, v);
-	assert_int_equal(labdns_update(&lab,
-				       "update add _acme-challenge.two.example.test. 5 TXT \"other-value\"\n"
-				       "update add _acme-challenge.two.example.test. 5 TXT \"%s\"",
-				       v),
-			 0);
+	assert_int_equal(
+	    labdns_update(&lab,
+			  "update add _acme-challenge.two.example.test. 5 TXT \"other-value\"\n"
+			  "update add _acme-challenge.two.example.test. 5 TXT \"%s\"",
+			  v),
+	    0);
 	validate(va, "two.example.test", ka, &res);
 	assert_true(res.ok);
 	va_result_cleanup(&res);
@@ -134,12 +139,15 @@ dns01_wrong_record_is_unauthorized(void **state)
 {
 	struct va_result res;
 
-	assert_int_equal(labdns_update(&lab, "update add _acme-challenge.wrong.example.test. 5 TXT \"not-it\""), 0);
+	assert_int_equal(
+	    labdns_update(&lab, "update add _acme-challenge.wrong.example.test. 5 TXT \"not-it\""),
+	    0);
 	validate(va, "wrong.example.test", "tokW.thumb", &res);
 	assert_false(res.ok);
 	assert_int_equal(res.prob, PROB_UNAUTHORIZED);
-	assert_string_equal(res.detail,
-			    "Incorrect TXT record \"not-it\" found at _acme-challenge.wrong.example.test");
+	assert_string_equal(
+	    res.detail,
+	    "Incorrect TXT record \"not-it\" found at _acme-challenge.wrong.example.test");
 	va_result_cleanup(&res);
 }
 
@@ -152,14 +160,18 @@ dns01_missing_record_is_unauthorized(void **state)
 	validate(va, "absent.example.test", "tokA.thumb", &res);
 	assert_false(res.ok);
 	assert_int_equal(res.prob, PROB_UNAUTHORIZED);
-	assert_string_equal(res.detail, "No TXT record found at _acme-challenge.absent.example.test");
+	assert_string_equal(res.detail,
+			    "No TXT record found at _acme-challenge.absent.example.test");
 	va_result_cleanup(&res);
 
 	/* NODATA: the name exists, with another type */
-	assert_int_equal(labdns_update(&lab, "update add _acme-challenge.nodata.example.test. 5 A 127.0.0.1"), 0);
+	assert_int_equal(
+	    labdns_update(&lab, "update add _acme-challenge.nodata.example.test. 5 A 127.0.0.1"),
+	    0);
 	validate(va, "nodata.example.test", "tokN.thumb", &res);
 	assert_int_equal(res.prob, PROB_UNAUTHORIZED);
-	assert_string_equal(res.detail, "No TXT record found at _acme-challenge.nodata.example.test");
+	assert_string_equal(res.detail,
+			    "No TXT record found at _acme-challenge.nodata.example.test");
 	va_result_cleanup(&res);
 }
 
@@ -172,19 +184,23 @@ dns01_joins_character_strings(void **state)
 
 	/* One RR of three character-strings (RFC 8555 §8.4 compares their concatenation). */
 	txt_for(ka, v);
-	assert_int_equal(labdns_update(&lab, "update add _acme-challenge.split.example.test. 5 TXT \"%.10s\" \"%.20s\" \"%s\"",
-				       v, v + 10, v + 30),
-			 0);
+	assert_int_equal(
+	    labdns_update(
+		&lab,
+		"update add _acme-challenge.split.example.test. 5 TXT \"%.10s\" \"%.20s\" \"%s\"",
+		v, v + 10, v + 30),
+	    0);
 	validate(va, "split.example.test", ka, &res);
 	assert_true(res.ok);
 	va_result_cleanup(&res);
 
 	/* Two RRs holding the halves are two values, neither of them the right one. */
-	assert_int_equal(labdns_update(&lab,
-				       "update add _acme-challenge.halves.example.test. 5 TXT \"%.20s\"\n"
-				       "update add _acme-challenge.halves.example.test. 5 TXT \"%s\"",
-				       v, v + 20),
-			 0);
+	assert_int_equal(
+	    labdns_update(&lab,
+			  "update add _acme-challenge.halves.example.test. 5 TXT \"%.20s\"\n"
+			  "update add _acme-challenge.halves.example.test. 5 TXT \"%s\"",
+			  v, v + 20),
+	    0);
 	validate(va, "halves.example.test", ka, &res);
 	assert_false(res.ok);
 	assert_int_equal(res.prob, PROB_UNAUTHORIZED);
@@ -205,17 +221,21 @@ dns01_sees_changes_at_once(void **state)
 	validate(va, "fresh.example.test", ka1, &res);
 	assert_int_equal(res.prob, PROB_UNAUTHORIZED);
 	va_result_cleanup(&res);
-	assert_int_equal(labdns_update(&lab, "update add _acme-challenge.fresh.example.test. 300 TXT \"%s\"", v1), 0);
+	assert_int_equal(
+	    labdns_update(&lab, "update add _acme-challenge.fresh.example.test. 300 TXT \"%s\"",
+			  v1),
+	    0);
 	validate(va, "fresh.example.test", ka1, &res);
 	assert_true(res.ok);
 	va_result_cleanup(&res);
 
 	/* Replaced within the same second, despite the 300 s TTL: the old value is gone. */
-	assert_int_equal(labdns_update(&lab,
-				       "update delete _acme-challenge.fresh.example.test. TXT\n"
-				       "update add _acme-challenge.fresh.example.test. 300 TXT \"%s\"",
-				       v2),
-			 0);
+	assert_int_equal(
+	    labdns_update(&lab,
+			  "update delete _acme-challenge.fresh.example.test. TXT\n"
+			  "update add _acme-challenge.fresh.example.test. 300 TXT \"%s\"",
+			  v2),
+	    0);
 	validate(va, "fresh.example.test", ka2, &res);
 	assert_true(res.ok);
 	va_result_cleanup(&res);
@@ -225,7 +245,8 @@ dns01_sees_changes_at_once(void **state)
 	va_result_cleanup(&res);
 
 	/* And removed: nothing left. */
-	assert_int_equal(labdns_update(&lab, "update delete _acme-challenge.fresh.example.test. TXT"), 0);
+	assert_int_equal(
+	    labdns_update(&lab, "update delete _acme-challenge.fresh.example.test. TXT"), 0);
 	validate(va, "fresh.example.test", ka2, &res);
 	assert_int_equal(res.prob, PROB_UNAUTHORIZED);
 	assert_contains(res.detail, "No TXT record found");
@@ -241,11 +262,13 @@ dns01_follows_cname(void **state)
 
 	/* The usual delegation of _acme-challenge to a zone the client can update. */
 	txt_for(ka, v);
-	assert_int_equal(labdns_update(&lab,
-				       "update add _acme-challenge.alias.example.test. 5 CNAME target.acme.example.test.\n"
-				       "update add target.acme.example.test. 5 TXT \"%s\"",
-				       v),
-			 0);
+	assert_int_equal(
+	    labdns_update(
+		&lab,
+		"update add _acme-challenge.alias.example.test. 5 CNAME target.acme.example.test.\n"
+		"update add target.acme.example.test. 5 TXT \"%s\"",
+		v),
+	    0);
 	validate(va, "alias.example.test", ka, &res);
 	assert_true(res.ok);
 	va_result_cleanup(&res);
@@ -272,7 +295,11 @@ dns01_echo_is_escaped_and_capped(void **state)
 
 	memset(big, 'x', 200);
 	big[200] = '\0';
-	assert_int_equal(labdns_update(&lab, "update add _acme-challenge.odd.example.test. 5 TXT \"q\\\"b\\\\\\009%s\"", big), 0);
+	assert_int_equal(
+	    labdns_update(
+		&lab, "update add _acme-challenge.odd.example.test. 5 TXT \"q\\\"b\\\\\\009%s\"",
+		big),
+	    0);
 	validate(va, "odd.example.test", "tokO.thumb", &res);
 	assert_int_equal(res.prob, PROB_UNAUTHORIZED);
 	/* q " b \ TAB, then x up to 100 bytes in all, then "..." */
@@ -341,15 +368,14 @@ lookup_refuses_oversized_rrset(void **state)
 static int
 blackhole(int *port)
 {
-	struct sockaddr_in sin = {.sin_family = AF_INET};
-	socklen_t len = sizeof(sin);
+	struct sockaddr_storage ss;
+	socklen_t len = labdns_loopback(AF_INET, 0, &ss);
 	int fd = socket(AF_INET, SOCK_DGRAM, 0);
 
 	assert_true(fd >= 0);
-	sin.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-	assert_int_equal(bind(fd, (struct sockaddr *)&sin, sizeof(sin)), 0);
-	assert_int_equal(getsockname(fd, (struct sockaddr *)&sin, &len), 0);
-	*port = ntohs(sin.sin_port);
+	assert_int_equal(bind(fd, (struct sockaddr *)&ss, len), 0);
+	assert_int_equal(getsockname(fd, (struct sockaddr *)&ss, &len), 0);
+	*port = ntohs(((struct sockaddr_in *)&ss)->sin_port);
 	return fd;
 }
 
@@ -398,15 +424,16 @@ dnssec_bogus_is_dns_problem(void **state)
 	cfg.trust_anchor_file = ta;
 	assert_int_equal(va_new(&cfg, &strict, err, sizeof(err)), DEED_OK);
 	txt_for(ka, v);
-	assert_int_equal(labdns_update(&lab, "update add _acme-challenge.sec.example.test. 5 TXT \"%s\"", v), 0);
+	assert_int_equal(
+	    labdns_update(&lab, "update add _acme-challenge.sec.example.test. 5 TXT \"%s\"", v), 0);
 	validate(strict, "sec.example.test", ka, &res);
 	assert_false(res.ok);
 	assert_int_equal(res.prob, PROB_DNS);
-	assert_contains(res.detail,
-			"DNSSEC validation failed looking up TXT for _acme-challenge.sec.example.test");
-	assert_string_equal(json_string_value(json_object_get(json_array_get(res.records, 0),
-							      "dnssec")),
-			    "bogus");
+	assert_contains(
+	    res.detail,
+	    "DNSSEC validation failed looking up TXT for _acme-challenge.sec.example.test");
+	assert_string_equal(
+	    json_string_value(json_object_get(json_array_get(res.records, 0), "dnssec")), "bogus");
 	va_result_cleanup(&res);
 	va_free(strict);
 
@@ -419,11 +446,11 @@ dnssec_bogus_is_dns_problem(void **state)
 static void
 va_new_checks_resolver_and_anchors(void **state)
 {
-	static const char *good[] = {"127.0.0.1", "127.0.0.1@8053", "127.0.0.1:8053", "::1",
-				     "::1@53", "[::1]:8053"};
-	static const char *bad[] = {"localhost", "127.0.0.1:", "127.0.0.1:0",
-				    "127.0.0.1:65536", "127.0.0.1@x", "[::1", "[::1]x",
-				    "ns.example.test@53", "1.2.3.4:53:53"};
+	static const char *good[] = {"127.0.0.1", "127.0.0.1@8053", "127.0.0.1:8053",
+				     "::1",	  "::1@53",	    "[::1]:8053"};
+	static const char *bad[] = {"localhost",       "127.0.0.1:",	     "127.0.0.1:0",
+				    "127.0.0.1:65536", "127.0.0.1@x",	     "[::1",
+				    "[::1]x",	       "ns.example.test@53", "1.2.3.4:53:53"};
 	struct va_config cfg = {.timeout_ms = 1000};
 	struct va *v;
 	char err[256];
@@ -457,8 +484,10 @@ static void *
 validate_many(void *arg)
 {
 	struct worker *w = arg;
-	struct va_request req = {.type = "dns-01", .identifier = "par.example.test",
-				 .token = "tok", .key_authz = "tokPar.thumb"};
+	struct va_request req = {.type = "dns-01",
+				 .identifier = "par.example.test",
+				 .token = "tok",
+				 .key_authz = "tokPar.thumb"};
 
 	for (int i = 0; i < w->n; i++) {
 		struct va_result res;
@@ -480,7 +509,8 @@ dns01_concurrent_validations(void **state)
 
 	/* One va serves all the RA's worker threads at once. */
 	txt_for("tokPar.thumb", v);
-	assert_int_equal(labdns_update(&lab, "update add _acme-challenge.par.example.test. 5 TXT \"%s\"", v), 0);
+	assert_int_equal(
+	    labdns_update(&lab, "update add _acme-challenge.par.example.test. 5 TXT \"%s\"", v), 0);
 	for (int i = 0; i < THREADS; i++) {
 		w[i].n = EACH;
 		assert_int_equal(pthread_create(&th[i], NULL, validate_many, &w[i]), 0);
@@ -495,21 +525,21 @@ int
 main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(dns01_matching_record_validates),
-		cmocka_unit_test(dns01_any_of_two_records_validates),
-		cmocka_unit_test(dns01_wrong_record_is_unauthorized),
-		cmocka_unit_test(dns01_missing_record_is_unauthorized),
-		cmocka_unit_test(dns01_joins_character_strings),
-		cmocka_unit_test(dns01_sees_changes_at_once),
-		cmocka_unit_test(dns01_follows_cname),
-		cmocka_unit_test(dns01_refused_zone_is_dns_problem),
-		cmocka_unit_test(dns01_echo_is_escaped_and_capped),
-		cmocka_unit_test(lookup_reports_records_ttl_and_rcode),
-		cmocka_unit_test(lookup_refuses_oversized_rrset),
-		cmocka_unit_test(dns01_timeout_is_bounded),
-		cmocka_unit_test(dnssec_bogus_is_dns_problem),
-		cmocka_unit_test(va_new_checks_resolver_and_anchors),
-		cmocka_unit_test(dns01_concurrent_validations),
+	    cmocka_unit_test(dns01_matching_record_validates),
+	    cmocka_unit_test(dns01_any_of_two_records_validates),
+	    cmocka_unit_test(dns01_wrong_record_is_unauthorized),
+	    cmocka_unit_test(dns01_missing_record_is_unauthorized),
+	    cmocka_unit_test(dns01_joins_character_strings),
+	    cmocka_unit_test(dns01_sees_changes_at_once),
+	    cmocka_unit_test(dns01_follows_cname),
+	    cmocka_unit_test(dns01_refused_zone_is_dns_problem),
+	    cmocka_unit_test(dns01_echo_is_escaped_and_capped),
+	    cmocka_unit_test(lookup_reports_records_ttl_and_rcode),
+	    cmocka_unit_test(lookup_refuses_oversized_rrset),
+	    cmocka_unit_test(dns01_timeout_is_bounded),
+	    cmocka_unit_test(dnssec_bogus_is_dns_problem),
+	    cmocka_unit_test(va_new_checks_resolver_and_anchors),
+	    cmocka_unit_test(dns01_concurrent_validations),
 	};
 
 	return cmocka_run_group_tests(tests, group_setup, group_teardown);

@@ -39,10 +39,10 @@ struct srv {
 	pthread_mutex_t lock;
 };
 
-static struct srv s4;  /* 127.0.0.1:P */
-static struct srv s6;  /* [::1]:P6, nothing on 127.0.0.1:P6 */
+static struct srv s4; /* 127.0.0.1:P */
+static struct srv s6; /* [::1]:P6, nothing on 127.0.0.1:P6 */
 static struct labdns lab;
-static struct va *va;  /* allow_loopback, http01_port P, tlsalpn01_port P */
+static struct va *va; /* allow_loopback, http01_port P, tlsalpn01_port P */
 static int P, P6;
 
 static int64_t
@@ -115,10 +115,12 @@ route(const char *path, struct reply *r)
 		snprintf(r->location, sizeof(r->location), "ftp://www.example.test/good");
 	} else if (strcmp(tok, "toprivate") == 0) {
 		r->status = 302;
-		snprintf(r->location, sizeof(r->location), "http://private.example.test:%d/good", P);
+		snprintf(r->location, sizeof(r->location), "http://private.example.test:%d/good",
+			 P);
 	} else if (strcmp(tok, "tometa") == 0) {
 		r->status = 302;
-		snprintf(r->location, sizeof(r->location), "http://169.254.169.254/latest/meta-data/");
+		snprintf(r->location, sizeof(r->location),
+			 "http://169.254.169.254/latest/meta-data/");
 	} else if (strcmp(tok, "tohttps") == 0) {
 		r->status = 302;
 		snprintf(r->location, sizeof(r->location), "https://www.example.test:%d/good", P);
@@ -183,8 +185,9 @@ serve_one(struct srv *s, int c)
 		poll(&pfd, 1, 10000);
 		return;
 	}
-	hl = snprintf(hdr, sizeof(hdr), "HTTP/1.1 %d X\r\nContent-Length: %zu\r\nConnection: close\r\n",
-		      r.status, strlen(r.body));
+	hl = snprintf(hdr, sizeof(hdr),
+		      "HTTP/1.1 %d X\r\nContent-Length: %zu\r\nConnection: close\r\n", r.status,
+		      strlen(r.body));
 	if (r.location[0] != '\0')
 		hl += snprintf(hdr + hl, sizeof(hdr) - (size_t)hl, "Location: %s\r\n", r.location);
 	hl += snprintf(hdr + hl, sizeof(hdr) - (size_t)hl, "\r\n");
@@ -218,27 +221,13 @@ serve(void *arg)
 static int
 srv_start(struct srv *s, int family, int port)
 {
-	struct sockaddr_storage ss = {0};
+	struct sockaddr_storage ss;
 	socklen_t len;
 	int one = 1;
 
 	memset(s, 0, sizeof(*s));
 	pthread_mutex_init(&s->lock, NULL);
-	if (family == AF_INET) {
-		struct sockaddr_in *a = (struct sockaddr_in *)&ss;
-
-		a->sin_family = AF_INET;
-		a->sin_port = htons((uint16_t)port);
-		a->sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-		len = sizeof(*a);
-	} else {
-		struct sockaddr_in6 *a = (struct sockaddr_in6 *)&ss;
-
-		a->sin6_family = AF_INET6;
-		a->sin6_port = htons((uint16_t)port);
-		a->sin6_addr = in6addr_loopback;
-		len = sizeof(*a);
-	}
+	len = labdns_loopback(family, port, &ss);
 	if ((s->fd = socket(family, SOCK_STREAM, 0)) < 0)
 		return -1;
 	setsockopt(s->fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
@@ -268,8 +257,11 @@ srv_stop(struct srv *s)
 static void
 validate_with(struct va *v, const char *ident, const char *token, struct va_result *res)
 {
-	struct va_request req = {.type = "http-01", .identifier = ident, .token = token,
-				 .key_authz = KA, .account_url = "https://ca.test/acct/1"};
+	struct va_request req = {.type = "http-01",
+				 .identifier = ident,
+				 .token = token,
+				 .key_authz = KA,
+				 .account_url = "https://ca.test/acct/1"};
 
 	assert_int_equal(va_validate(v, &req, res), DEED_OK);
 }
@@ -296,8 +288,10 @@ rec_str(const struct va_result *res, size_t i, const char *key)
 static struct va *
 va_with(bool allow_loopback, int port, int timeout_ms)
 {
-	struct va_config cfg = {.resolver = lab.resolver, .http01_port = port,
-				.tlsalpn01_port = port, .allow_loopback = allow_loopback,
+	struct va_config cfg = {.resolver = lab.resolver,
+				.http01_port = port,
+				.tlsalpn01_port = port,
+				.allow_loopback = allow_loopback,
 				.timeout_ms = timeout_ms};
 	char err[256];
 	struct va *v;
@@ -311,14 +305,13 @@ group_setup(void **state)
 {
 	if (labdns_start(&lab) != 0)
 		return -1;
-	if (labdns_update(&lab,
-			  "update add private.example.test. 5 A 10.0.0.1\n"
-			  "update add meta.example.test. 5 A 169.254.169.254\n"
-			  "update add dual.example.test. 5 AAAA ::1\n"
-			  "update add dual.example.test. 5 A 127.0.0.1\n"
-			  "update add mixed.example.test. 5 A 10.0.0.1\n"
-			  "update add mixed.example.test. 5 A 127.0.0.1\n"
-			  "update add txtonly.example.test. 5 TXT \"x\"") != 0)
+	if (labdns_update(&lab, "update add private.example.test. 5 A 10.0.0.1\n"
+				"update add meta.example.test. 5 A 169.254.169.254\n"
+				"update add dual.example.test. 5 AAAA ::1\n"
+				"update add dual.example.test. 5 A 127.0.0.1\n"
+				"update add mixed.example.test. 5 A 10.0.0.1\n"
+				"update add mixed.example.test. 5 A 127.0.0.1\n"
+				"update add txtonly.example.test. 5 TXT \"x\"") != 0)
 		goto fail;
 	/* P: free on 127.0.0.1 and ::1 (nothing must answer on [::1]:P for the fallback test);
 	 * P6: the same, then served on ::1 only. */
@@ -474,9 +467,9 @@ http01_reserved_addresses_refused_before_connecting(void **state)
 	validate("mixed.example.test", "ok", &res);
 	assert_true(res.ok);
 	assert_string_equal(rec_str(&res, 0, "addressUsed"), "127.0.0.1");
-	assert_int_equal(json_array_size(json_object_get(json_array_get(res.records, 0),
-							 "addressesResolved")),
-			 2);
+	assert_int_equal(
+	    json_array_size(json_object_get(json_array_get(res.records, 0), "addressesResolved")),
+	    2);
 	va_result_cleanup(&res);
 }
 
@@ -566,8 +559,8 @@ http01_redirect_targets_filtered_like_the_first(void **state)
 
 	validate("www.example.test", "tometa", &res);
 	assert_int_equal(res.prob, PROB_CONNECTION);
-	assert_string_equal(res.detail,
-			    "169.254.169.254 is a reserved address (link-local); refusing to connect");
+	assert_string_equal(
+	    res.detail, "169.254.169.254 is a reserved address (link-local); refusing to connect");
 	va_result_cleanup(&res);
 
 	validate("www.example.test", "towellknown", &res);
@@ -681,8 +674,11 @@ http01_connection_problems(void **state)
 static void
 http01_not_for_wildcards(void **state)
 {
-	struct va_request req = {.type = "http-01", .identifier = "example.test",
-				 .wildcard = true, .token = "ok", .key_authz = KA};
+	struct va_request req = {.type = "http-01",
+				 .identifier = "example.test",
+				 .wildcard = true,
+				 .token = "ok",
+				 .key_authz = KA};
 	struct va_result res;
 
 	assert_int_equal(va_validate(va, &req, &res), DEED_EUNSUPPORTED);
@@ -693,6 +689,7 @@ http01_not_for_wildcards(void **state)
 static void
 reserved_ranges(void **state)
 {
+	/* clang-format off */
 	static const struct {
 		const char *addr;
 		bool reserved;
@@ -723,6 +720,7 @@ reserved_ranges(void **state)
 		{"not an address", true, true},     {"", true, true},
 		{"1.2.3", true, true},
 	};
+	/* clang-format on */
 
 	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
 		if (va_addr_reserved(cases[i].addr, false) != cases[i].reserved ||
@@ -736,23 +734,23 @@ int
 main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(http01_key_authorization_validates),
-		cmocka_unit_test(http01_wrong_body_is_unauthorized),
-		cmocka_unit_test(http01_not_found_is_unauthorized),
-		cmocka_unit_test(http01_body_over_128_bytes_is_unauthorized),
-		cmocka_unit_test(http01_loopback_refused_unless_allowed),
-		cmocka_unit_test(http01_reserved_addresses_refused_before_connecting),
-		cmocka_unit_test(http01_redirects_limited_to_ten),
-		cmocka_unit_test(http01_redirect_to_other_port_refused),
-		cmocka_unit_test(http01_redirect_to_other_scheme_refused),
-		cmocka_unit_test(http01_redirect_on_same_server_validates),
-		cmocka_unit_test(http01_redirect_targets_filtered_like_the_first),
-		cmocka_unit_test(http01_redirect_to_https_is_followed),
-		cmocka_unit_test(http01_names_that_do_not_resolve),
-		cmocka_unit_test(http01_ipv6_first_then_ipv4),
-		cmocka_unit_test(http01_connection_problems),
-		cmocka_unit_test(http01_not_for_wildcards),
-		cmocka_unit_test(reserved_ranges),
+	    cmocka_unit_test(http01_key_authorization_validates),
+	    cmocka_unit_test(http01_wrong_body_is_unauthorized),
+	    cmocka_unit_test(http01_not_found_is_unauthorized),
+	    cmocka_unit_test(http01_body_over_128_bytes_is_unauthorized),
+	    cmocka_unit_test(http01_loopback_refused_unless_allowed),
+	    cmocka_unit_test(http01_reserved_addresses_refused_before_connecting),
+	    cmocka_unit_test(http01_redirects_limited_to_ten),
+	    cmocka_unit_test(http01_redirect_to_other_port_refused),
+	    cmocka_unit_test(http01_redirect_to_other_scheme_refused),
+	    cmocka_unit_test(http01_redirect_on_same_server_validates),
+	    cmocka_unit_test(http01_redirect_targets_filtered_like_the_first),
+	    cmocka_unit_test(http01_redirect_to_https_is_followed),
+	    cmocka_unit_test(http01_names_that_do_not_resolve),
+	    cmocka_unit_test(http01_ipv6_first_then_ipv4),
+	    cmocka_unit_test(http01_connection_problems),
+	    cmocka_unit_test(http01_not_for_wildcards),
+	    cmocka_unit_test(reserved_ranges),
 	};
 
 	return cmocka_run_group_tests(tests, group_setup, group_teardown);
