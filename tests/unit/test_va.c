@@ -190,7 +190,7 @@ route(const char *path, struct reply *r)
 			redirect(r, "/r/%d/%s", k - 1, path + n);
 		} else {
 			r->status = 200;
-			snprintf(r->body, sizeof(r->body), "%s.%s\n", path + n, THUMB);
+			snprintf(r->body, sizeof(r->body), "%.400s.%s\n", path + n, THUMB);
 		}
 		return;
 	}
@@ -199,7 +199,7 @@ route(const char *path, struct reply *r)
 	tok = path + 28;
 	if (strncmp(tok, "ok", 2) == 0) {
 		r->status = 200;
-		snprintf(r->body, sizeof(r->body), "%s.%s\n", tok, THUMB);
+		snprintf(r->body, sizeof(r->body), "%.400s.%s\n", tok, THUMB);
 	} else if (strcmp(tok, "wrong") == 0) {
 		r->status = 200;
 		snprintf(r->body, sizeof(r->body), "wrong.%s\n", "someone-elses-thumbprint");
