@@ -171,7 +171,7 @@ json_has_string(const json_t *arr, const char *want)
  * list, or a list entry missing from meta.caaIdentities (draft -02 §3.1 client duties).
  */
 static int
-persist_issuers(const struct acme *a, const json_t *ch, struct pending *p, char *err,
+challenge_issuers(const struct acme *a, const json_t *ch, struct pending *p, char *err,
 		size_t errlen)
 {
 	const json_t *list = json_object_get(ch, "issuerDomainNames"), *v;
@@ -280,7 +280,7 @@ prepare_authz(struct acme *a, const char *thumbprint, const char *account_url,
 	}
 	snprintf(p->chall_url, sizeof(p->chall_url), "%s", djson_str(ch, "url"));
 	if (persist) {
-		rc = persist_issuers(a, ch, p, err, errlen);
+		rc = challenge_issuers(a, ch, p, err, errlen);
 		acme_resp_cleanup(&r);
 		if (rc != DEED_OK)
 			return fail(why, ISSUE_FAIL_SERVER, rc);

@@ -28,8 +28,8 @@ cmp_str(const void *a, const void *b)
 }
 
 int
-persist_dir_issuers(const json_t *meta, const char *out[PERSIST_ISSUERS_MAX], size_t *n,
-		    char *err, size_t errlen)
+persist_dir_issuers(const json_t *meta, const char *out[PERSIST_ISSUERS_MAX], size_t *n, char *err,
+		    size_t errlen)
 {
 	const char *key = "issuerDomainNames";
 	const json_t *list = json_object_get(meta, key), *v;
@@ -47,17 +47,19 @@ persist_dir_issuers(const json_t *meta, const char *out[PERSIST_ISSUERS_MAX], si
 		return DEED_ENOTFOUND;
 	}
 	if (json_array_size(list) > PERSIST_ISSUERS_MAX) {
-		deed_seterr(err, errlen, "the CA's directory lists %zu names in meta.%s (at most %d)",
+		deed_seterr(err, errlen,
+			    "the CA's directory lists %zu names in meta.%s (at most %d)",
 			    json_array_size(list), key, PERSIST_ISSUERS_MAX);
 		return DEED_EMALFORMED;
 	}
-	json_array_foreach(list, i, v) {
+	json_array_foreach(list, i, v)
+	{
 		const char *s = json_string_value(v);
 
 		if (s == NULL || dnsname_check(s, false, NULL, 0) != DEED_OK) {
 			deed_seterr(err, errlen,
-				    "the CA's directory meta.%s holds \"%.64s\", not a DNS name", key,
-				    s != NULL ? s : "(not a string)");
+				    "the CA's directory meta.%s holds \"%.64s\", not a DNS name",
+				    key, s != NULL ? s : "(not a string)");
 			return DEED_EMALFORMED;
 		}
 		out[i] = s;
@@ -92,8 +94,8 @@ persist_pick_issuer(const char *const *issuers, size_t n, const char *want, cons
 		}
 	}
 	for (i = 0; i < n && pos < sizeof(list); i++) {
-		int w = snprintf(list + pos, sizeof(list) - pos, "%s%s", i > 0 ? ", " : "",
-				 issuers[i]);
+		int w =
+		    snprintf(list + pos, sizeof(list) - pos, "%s%s", i > 0 ? ", " : "", issuers[i]);
 
 		if (w < 0)
 			break;
@@ -168,8 +170,7 @@ persist_format_time(int64_t t, char *out, size_t outsz)
 /* --- the record to publish ------------------------------------------------------------- */
 
 int
-persist_build(const struct persist_spec *spec, struct persist_record *out, char *err,
-	      size_t errlen)
+persist_build(const struct persist_spec *spec, struct persist_record *out, char *err, size_t errlen)
 {
 	char why[200];
 	bool hashed;
@@ -210,8 +211,9 @@ persist_build(const struct persist_spec *spec, struct persist_record *out, char 
 	out->hashed = hashed;
 	/* Draft -02 §3.1: the digest covers the FQDN the record is at, binding it there. */
 	if (hashed)
-		rc = persist_hashed_uri(spec->hash_prefix, out->domain, spec->thumbprint,
-					spec->account_url, out->accounturi, sizeof(out->accounturi));
+		rc =
+		    persist_hashed_uri(spec->hash_prefix, out->domain, spec->thumbprint,
+				       spec->account_url, out->accounturi, sizeof(out->accounturi));
 	else
 		rc = snprintf(out->accounturi, sizeof(out->accounturi), "%s", spec->account_url) <
 			     (int)sizeof(out->accounturi)
@@ -274,10 +276,10 @@ persist_judge(const struct persist_query *q, char *const *txt, const size_t *len
 	c.now = q->now;
 	out->verdict = persist_evaluate_all(&c, txt, len, n, &which, &out->until, why, sizeof(why));
 	if (which < n)
-		snprintf(out->record, sizeof(out->record), "%.*s",
-			 (int)(len[which] < sizeof(out->record) ? len[which]
-								 : sizeof(out->record) - 1),
-			 txt[which]);
+		snprintf(
+		    out->record, sizeof(out->record), "%.*s",
+		    (int)(len[which] < sizeof(out->record) ? len[which] : sizeof(out->record) - 1),
+		    txt[which]);
 	if (out->verdict != PERSIST_VALID) {
 		snprintf(out->verdict_line, sizeof(out->verdict_line), "NOT OK: %s", why);
 		return;
@@ -318,7 +320,8 @@ persist_report_json(const struct persist_query *q, const struct persist_report *
 		return NULL;
 	if (r->ok) {
 		json_object_set_new(j, "issuer", json_string(r->issuer));
-		json_object_set_new(j, "accounturi_form", json_string(r->hashed ? "hashed" : "plain"));
+		json_object_set_new(j, "accounturi_form",
+				    json_string(r->hashed ? "hashed" : "plain"));
 		json_object_set_new(j, "persistUntil",
 				    r->until != INT64_MAX ? json_integer(r->until) : json_null());
 	}
@@ -330,8 +333,8 @@ persist_report_json(const struct persist_query *q, const struct persist_report *
 }
 
 int
-persist_check_dns(const char *resolver, const struct persist_query *q,
-		  struct persist_report *out, char *err, size_t errlen)
+persist_check_dns(const char *resolver, const struct persist_query *q, struct persist_report *out,
+		  char *err, size_t errlen)
 {
 	char name[DNSNAME_MAX + 24], **vals = NULL;
 	size_t *lens = NULL, n = 0;
@@ -430,8 +433,7 @@ persist_free(struct solver *s)
 	free(s);
 }
 
-static const struct solver_ops persist_ops = {persist_present, NULL, persist_cleanup,
-					      persist_free};
+static const struct solver_ops persist_ops = {persist_present, NULL, persist_cleanup, persist_free};
 
 static bool
 copy(char *dst, size_t dstsz, const char *src)
@@ -451,13 +453,13 @@ persist_solver_new(const struct persist_solver_opts *o, struct solver **out, cha
 	p->base.ops = &persist_ops;
 	p->base.type = "dns-persist-01";
 	p->check = o != NULL && o->resolver != NULL;
-	if (p->check &&
-	    (!copy(p->resolver, sizeof(p->resolver), o->resolver) ||
-	     !copy(p->account_url, sizeof(p->account_url), o->account_url) ||
-	     !copy(p->thumbprint, sizeof(p->thumbprint), o->thumbprint) ||
-	     (o->hash_prefix != NULL &&
-	      !copy(p->hash_prefix, sizeof(p->hash_prefix), o->hash_prefix)))) {
-		deed_seterr(err, errlen, "dns-persist-01: resolver, account or key missing or too long");
+	if (p->check && (!copy(p->resolver, sizeof(p->resolver), o->resolver) ||
+			 !copy(p->account_url, sizeof(p->account_url), o->account_url) ||
+			 !copy(p->thumbprint, sizeof(p->thumbprint), o->thumbprint) ||
+			 (o->hash_prefix != NULL &&
+			  !copy(p->hash_prefix, sizeof(p->hash_prefix), o->hash_prefix)))) {
+		deed_seterr(err, errlen,
+			    "dns-persist-01: resolver, account or key missing or too long");
 		free(p);
 		return DEED_EINVAL;
 	}

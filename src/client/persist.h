@@ -20,11 +20,11 @@
  * core's, issuevalue.h.
  */
 
-#define PERSIST_ISSUERS_MAX 10     /* the draft's cap on issuer domain names */
-#define PERSIST_VALUE_MAX 2048     /* a record value deed writes */
+#define PERSIST_ISSUERS_MAX 10	   /* the draft's cap on issuer domain names */
+#define PERSIST_VALUE_MAX 2048	   /* a record value deed writes */
 #define PERSIST_ZONE_LINE_MAX 8192 /* its zone-file line: \DDD escapes, quotes */
-#define PERSIST_URI_MAX 1100       /* an account URL or a hashed accounturi */
-#define PERSIST_WARN_DAYS 30       /* warn when persistUntil is this close */
+#define PERSIST_URI_MAX 1100	   /* an account URL or a hashed accounturi */
+#define PERSIST_WARN_DAYS 30	   /* warn when persistUntil is this close */
 
 /*
  * The issuer domain names a directory's meta advertises for dns-persist-01:
@@ -40,8 +40,8 @@ int persist_dir_issuers(const json_t *meta, const char *out[PERSIST_ISSUERS_MAX]
  * else the first one. Returns DEED_OK or DEED_ENOTFOUND (want is not offered; err lists the
  * names that are).
  */
-int persist_pick_issuer(const char *const *issuers, size_t n, const char *want,
-			const char **out, char *err, size_t errlen);
+int persist_pick_issuer(const char *const *issuers, size_t n, const char *want, const char **out,
+			char *err, size_t errlen);
 
 /*
  * --until: "YYYY-MM-DD" (that day 00:00:00 UTC) or UNIX seconds (a positive decimal integer).
@@ -59,20 +59,20 @@ enum persist_form {
 };
 
 struct persist_spec {
-	const char *domain;      /* as given; "*.NAME" means NAME with wildcard */
-	bool wildcard;           /* policy=wildcard: *.NAME and names below NAME */
-	int64_t until;           /* persistUntil; 0 = none */
-	int ttl;                 /* of the zone-file line */
-	const char *issuer;      /* normalized issuer domain name */
+	const char *domain; /* as given; "*.NAME" means NAME with wildcard */
+	bool wildcard;	    /* policy=wildcard: *.NAME and names below NAME */
+	int64_t until;	    /* persistUntil; 0 = none */
+	int ttl;	    /* of the zone-file line */
+	const char *issuer; /* normalized issuer domain name */
 	enum persist_form form;
 	const char *hash_prefix; /* the directory's accountHashPrefix, or NULL */
-	const char *thumbprint;  /* the account key's RFC 7638 thumbprint */
+	const char *thumbprint;	 /* the account key's RFC 7638 thumbprint */
 	const char *account_url;
 };
 
 struct persist_record {
-	char domain[DNSNAME_MAX + 1];         /* NAME, normalized, without "*." */
-	char name[DNSNAME_MAX + 24];          /* _validation-persist.NAME */
+	char domain[DNSNAME_MAX + 1]; /* NAME, normalized, without "*." */
+	char name[DNSNAME_MAX + 24];  /* _validation-persist.NAME */
 	char accounturi[PERSIST_URI_MAX];
 	bool hashed;
 	bool wildcard;
@@ -92,13 +92,13 @@ char *persist_record_json(const struct persist_record *r);
 
 /* What the CA would decide about the records at one name. */
 struct persist_query {
-	const char *domain;            /* NAME (normalized, no "*.") the records are at */
-	bool need_wildcard;            /* *.NAME, or NAME's subdomains, must be covered */
+	const char *domain; /* NAME (normalized, no "*.") the records are at */
+	bool need_wildcard; /* *.NAME, or NAME's subdomains, must be covered */
 	const char *account_url;
-	const char *thumbprint;        /* current account key */
-	const char *const *issuers;    /* the CA's issuer domain names */
+	const char *thumbprint;	    /* current account key */
+	const char *const *issuers; /* the CA's issuer domain names */
 	size_t n_issuers;
-	const char *hash_prefix;       /* NULL = the CA takes no hashed accounturi */
+	const char *hash_prefix; /* NULL = the CA takes no hashed accounturi */
 	int64_t now;
 };
 
@@ -106,12 +106,12 @@ struct persist_report {
 	bool ok;
 	enum persist_verdict verdict;
 	char record[PERSIST_VALUE_MAX]; /* the deciding record, "" if none */
-	char issuer[DNSNAME_MAX + 1];   /* of a valid record */
-	bool hashed;                    /* its accounturi is the hashed form */
-	bool wildcard;                  /* it has policy=wildcard */
-	int64_t until;                  /* its persistUntil, INT64_MAX when none */
-	char verdict_line[4608];        /* "OK: ..." or "NOT OK: ..." */
-	char warning[256];              /* "WARNING: ..." or "" */
+	char issuer[DNSNAME_MAX + 1];	/* of a valid record */
+	bool hashed;			/* its accounturi is the hashed form */
+	bool wildcard;			/* it has policy=wildcard */
+	int64_t until;			/* its persistUntil, INT64_MAX when none */
+	char verdict_line[4608];	/* "OK: ..." or "NOT OK: ..." */
+	char warning[256];		/* "WARNING: ..." or "" */
 };
 
 /*
@@ -134,7 +134,7 @@ int persist_check_dns(const char *resolver, const struct persist_query *q,
 		      struct persist_report *out, char *err, size_t errlen);
 
 struct persist_solver_opts {
-	const char *resolver;    /* check the records through it before answering; NULL = no */
+	const char *resolver; /* check the records through it before answering; NULL = no */
 	const char *account_url;
 	const char *thumbprint;
 	const char *hash_prefix; /* the directory's accountHashPrefix, or NULL */

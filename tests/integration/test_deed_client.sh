@@ -90,6 +90,9 @@ check "deed-ca: revoke" "$DEED" "${D[@]}" revoke example.test
 check "deed-ca: reports it revoked (second revoke: alreadyRevoked, exit 3)" \
   bash -c '[ $1 = 3 ] && grep -q alreadyRevoked "$2"' _ $? "$LAB_DIR/revoke2.out"
 
+check "deed-ca: account rollover" "$DEED" "${D[@]}" account rollover
+check "deed-ca: the account works with the new key" "$DEED" "${D[@]}" account show
+
 # ---- a failed write leaves the previous files intact ----
 # A file size limit of 1 KiB makes writing the new chain fail with EFBIG, as a full disk would;
 # SIGXFSZ is ignored so that the write returns the error instead of killing the process.
@@ -119,4 +122,10 @@ check "unreachable server: exit 4, one line" bash -c '[ $1 = 4 ] && [ $(wc -l < 
 check "untrusted TLS: exit 4" test $? = 4
 "$DEED" "${D[@]}" issue -d nxd.example.test --challenge dns-01 --dns-update "$DNS" \
   --resolver "$DNS" >"$LAB_DIR/refused.out" 2>&1
-check "DNS update refused: exit 6 naming the refusal" bash -c '[ $1 = 6 ]' _ $?
+check "DNS update refused: exit 6 naming the refusal" bash -c '[ $1 = 6 ] && grep -Eq "REFUSED|NOTAUTH" "$2"' _ $? "$LAB_DIR/refused.out"
+
+# ---- deactivation is final ----
+check "deed-ca: account deactivate" "$DEED" "${D[@]}" account deactivate
+"$DEED" "${D[@]}" account show >"$LAB_DIR/deact.out" 2>&1
+check "deed-ca: a deactivated account is refused (exit 3, unauthorized)" \
+  bash -c '[ $1 = 3 ] && grep -q unauthorized "$2"' _ $? "$LAB_DIR/deact.out"

@@ -49,10 +49,10 @@ test_until_accepts_date_and_unix_time(void **state)
 static void
 test_until_refuses_other_forms(void **state)
 {
-	static const char *const bad[] = {"",		"2026-02-30", "2026-13-01", "2027-02-29",
-					  "2026-1-01",	"2026-01-1",  "26-01-01",   "0",
-					  "-1767225600", "+5",	      "12abc",	    "2026/01/01",
-					  "1970-01-01", "2026-01-01T00:00:00Z"};
+	static const char *const bad[] = {
+	    "",		 "2026-02-30", "2026-13-01", "2027-02-29",	    "2026-1-01",
+	    "2026-01-1", "26-01-01",   "0",	     "-1767225600",	    "+5",
+	    "12abc",	 "2026/01/01", "1970-01-01", "2026-01-01T00:00:00Z"};
 	char err[256];
 	int64_t t = 7;
 
@@ -78,9 +78,9 @@ test_format_time_is_iso8601_utc(void **state)
 static void
 test_dir_issuers_prefers_issuer_domain_names_sorted(void **state)
 {
-	json_t *meta = json_pack("{s:[s,s],s:[s,s,s]}", "issuerDomainNames", "z.example",
-				 "b.example", "caaIdentities", "z.example", "b.example",
-				 "other.example");
+	json_t *meta =
+	    json_pack("{s:[s,s],s:[s,s,s]}", "issuerDomainNames", "z.example", "b.example",
+		      "caaIdentities", "z.example", "b.example", "other.example");
 	const char *out[PERSIST_ISSUERS_MAX];
 	size_t n = 0;
 
@@ -215,7 +215,8 @@ test_build_refuses_hashed_without_prefix_and_bad_names(void **state)
 	s = spec("exa mple.com", PERSIST_FORM_PLAIN, NULL);
 	assert_int_equal(persist_build(&s, &r, err, sizeof(err)), DEED_EINVAL);
 	s = spec("example.com", PERSIST_FORM_PLAIN, NULL);
-	s.account_url = "https://ca.example/acct/1 23"; /* a space: the CA would call it malformed */
+	s.account_url =
+	    "https://ca.example/acct/1 23"; /* a space: the CA would call it malformed */
 	assert_int_equal(persist_build(&s, &r, err, sizeof(err)), DEED_EINVAL);
 }
 
@@ -323,7 +324,8 @@ test_judge_not_ok_says_why(void **state)
 	assert_int_equal(rep.verdict, PERSIST_UNAUTHORIZED);
 	assert_non_null(strstr(rep.verdict_line, "NOT OK: "));
 	assert_non_null(strstr(rep.verdict_line, "acct/999"));
-	assert_string_equal(rep.record, "authority.example; accounturi=https://ca.example/acct/999");
+	assert_string_equal(rep.record,
+			    "authority.example; accounturi=https://ca.example/acct/999");
 
 	q = query("example.com", true); /* wildcard asked, record without policy */
 	judge1(&q, "authority.example; accounturi=" ACCT, &rep);
@@ -456,8 +458,7 @@ test_publish_adds_once_and_is_idempotent(void **state)
 
 	assert_int_equal(labdns_update(&lab.dns, "update add " PNAME ". 60 TXT \"someone-else\""),
 			 0);
-	snprintf(value, sizeof(value), "authority.example; accounturi=%s; future=%0300d", ACCT,
-		 7);
+	snprintf(value, sizeof(value), "authority.example; accounturi=%s; future=%0300d", ACCT, 7);
 	if (solver_dns_publish_txt(&o, PNAME, value, &already, zone, sizeof(zone), err,
 				   sizeof(err)) != DEED_OK)
 		fail_msg("publish: %s", err);
@@ -488,9 +489,8 @@ test_query_txt_none_and_unreachable(void **state)
 	assert_int_equal(n, 0);
 	solver_dns_txt_free(v, len, n);
 	n = 5;
-	assert_int_not_equal(solver_dns_query_txt("127.0.0.1:1", PNAME, &v, &len, &n, err,
-						  sizeof(err)),
-			     DEED_OK);
+	assert_int_not_equal(
+	    solver_dns_query_txt("127.0.0.1:1", PNAME, &v, &len, &n, err, sizeof(err)), DEED_OK);
 	assert_int_equal(n, 0);
 	assert_non_null(strstr(err, "127.0.0.1:1"));
 }
@@ -503,10 +503,10 @@ test_query_txt_none_and_unreachable(void **state)
 static void
 test_solver_checks_the_record_before_answering(void **state)
 {
-	struct persist_solver_opts o = {.resolver = lab.server, .account_url = ACCT,
-					.thumbprint = THUMB};
-	struct solver_challenge apex = {.type = "dns-persist-01", .identifier = ZONE,
-					.issuers = issuers1, .n_issuers = 1};
+	struct persist_solver_opts o = {
+	    .resolver = lab.server, .account_url = ACCT, .thumbprint = THUMB};
+	struct solver_challenge apex = {
+	    .type = "dns-persist-01", .identifier = ZONE, .issuers = issuers1, .n_issuers = 1};
 	struct solver_challenge www = apex;
 	struct solver *s = NULL;
 	char err[2048] = "";
@@ -516,23 +516,26 @@ test_solver_checks_the_record_before_answering(void **state)
 	assert_int_equal(s->ops->present(s, &apex, err, sizeof(err)), DEED_EDENIED);
 	assert_non_null(strstr(err, "no TXT record"));
 
-	assert_int_equal(labdns_update(&lab.dns, "update add " PNAME ". 60 TXT \"authority.example; "
-						 "accounturi=" ACCT "\""),
+	assert_int_equal(labdns_update(&lab.dns,
+				       "update add " PNAME ". 60 TXT \"authority.example; "
+				       "accounturi=" ACCT "\""),
 			 0);
 	if (s->ops->present(s, &apex, err, sizeof(err)) != DEED_OK)
 		fail_msg("apex: %s", err);
 	assert_int_equal(s->ops->present(s, &www, err, sizeof(err)), DEED_EDENIED);
 
-	assert_int_equal(labdns_update(&lab.dns, "update delete " PNAME ". TXT\n"
-						 "update add " PNAME ". 60 TXT \"authority.example; "
-						 "accounturi=" ACCT "; policy=wildcard\""),
+	assert_int_equal(labdns_update(&lab.dns,
+				       "update delete " PNAME ". TXT\n"
+				       "update add " PNAME ". 60 TXT \"authority.example; "
+				       "accounturi=" ACCT "; policy=wildcard\""),
 			 0);
 	if (s->ops->present(s, &www, err, sizeof(err)) != DEED_OK)
 		fail_msg("www through the ancestor: %s", err);
 
-	assert_int_equal(labdns_update(&lab.dns, "update delete " PNAME ". TXT\n"
-						 "update add " PNAME ". 60 TXT \"authority.example; "
-						 "accounturi=https://ca.example/acct/999\""),
+	assert_int_equal(labdns_update(&lab.dns,
+				       "update delete " PNAME ". TXT\n"
+				       "update add " PNAME ". 60 TXT \"authority.example; "
+				       "accounturi=https://ca.example/acct/999\""),
 			 0);
 	assert_int_equal(s->ops->present(s, &apex, err, sizeof(err)), DEED_EDENIED);
 	assert_non_null(strstr(err, "NOT OK: "));
