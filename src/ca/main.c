@@ -4,10 +4,12 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include <curl/curl.h>
 
 #include "config.h"
+#include "djson.h"
 #include "error.h"
 #include "init.h"
 #include "log.h"
@@ -27,8 +29,11 @@ usage(FILE *f)
 		"\n"
 		"init   make a new CA in DIR: root.pem (the one file clients trust), an\n"
 		"       intermediate, the API's TLS certificate, deed-ca.conf and the database.\n"
+		"       deed-ca admin validations --dir DIR [NAME]\n"
 		"serve  run the ACME server; the directory is https://LISTEN/directory.\n"
-		"       Flags override DIR/deed-ca.conf. SIGTERM or SIGINT stops it cleanly.\n");
+		"       Flags override DIR/deed-ca.conf. SIGTERM or SIGINT stops it cleanly.\n"
+		"admin validations  the audit log of validation attempts (all, or for NAME):\n"
+		"       method, names queried, records seen, TTL, DNSSEC status, result.\n");
 }
 
 static int
@@ -66,6 +71,15 @@ cmd_init(int argc, char **argv)
 	return 0;
 }
 
+static void
+db_url(const struct ca_config *cfg, char *out, size_t outsz)
+{
+	if (strncmp(cfg->database, "sqlite:", 7) == 0 && cfg->database[7] != '/')
+		snprintf(out, outsz, "sqlite:%s/%s", cfg->dir, cfg->database + 7);
+	else
+		snprintf(out, outsz, "%s", cfg->database);
+}
+
 static int
 serve(struct ca_config *cfg)
 {
@@ -92,10 +106,7 @@ serve(struct ca_config *cfg)
 	pthread_sigmask(SIG_BLOCK, &set, NULL);
 	signal(SIGPIPE, SIG_IGN);
 
-	if (strncmp(cfg->database, "sqlite:", 7) == 0 && cfg->database[7] != '/')
-		snprintf(path, sizeof(path), "sqlite:%s/%s", cfg->dir, cfg->database + 7);
-	else
-		snprintf(path, sizeof(path), "%s", cfg->database);
+	db_url(cfg, path, sizeof(path));
 	if ((rc = sa_open(path, &sa, err, sizeof(err))) != DEED_OK) {
 		fprintf(stderr, "deed-ca: database: %s\n", err[0] ? err : deed_strerror(rc));
 		goto out;
@@ -140,6 +151,105 @@ out:
 	va_free(va);
 	signer_free(signer);
 	sa_close(sa);
+	return status;
+}
+
+static int
+print_validation(void *arg, const struct sa_validation *v)
+{
+	char ts[32];
+	time_t t = (time_t)v->at;
+	struct tm tm;
+	json_t *recs = NULL, *r, *seen, *x;
+	size_t i, k;
+
+	gmtime_r(&t, &tm);
+	strftime(ts, sizeof(ts), "%Y-%m-%dT%H:%M:%SZ", &tm);
+	printf("%s  %s%s  %s  %s  account %lld%s\n", ts, v->wildcard ? "*." : "", v->identifier,
+	       v->method, v->ok ? "valid" : "invalid", (long long)v->account_id,
+	       v->jit ? "  (just in time, at newOrder)" : "");
+	if (v->records_json != NULL)
+		djson_parse(v->records_json, strlen(v->records_json), 1 << 20, &recs, NULL, 0);
+	json_array_foreach(recs, i, r) {
+		json_t *ttl = json_object_get(r, "ttl");
+
+		printf("    %s", djson_str(r, "hostname") ? djson_str(r, "hostname")
+						     : djson_str(r, "url") ? djson_str(r, "url") : "?");
+		if (ttl != NULL)
+			printf("  ttl %lld", (long long)json_integer_value(ttl));
+		if (djson_str(r, "dnssec") != NULL)
+			printf("  dnssec %s", djson_str(r, "dnssec"));
+		if (djson_str(r, "result") != NULL)
+			printf("  %s", djson_str(r, "result"));
+		printf("\n");
+		seen = json_object_get(r, "records");
+		json_array_foreach(seen, k, x)
+			printf("      \"%s\"\n", json_string_value(x));
+	}
+	json_decref(recs);
+	if (v->problem_json != NULL) {
+		json_t *p = NULL;
+
+		djson_parse(v->problem_json, strlen(v->problem_json), 1 << 16, &p, NULL, 0);
+		printf("    problem: %s: %s\n", djson_str(p, "type") ? djson_str(p, "type") : "?",
+		       djson_str(p, "detail") ? djson_str(p, "detail") : "");
+		json_decref(p);
+	}
+	(void)arg;
+	return 0;
+}
+
+static int
+cmd_admin(int argc, char **argv)
+{
+	static const struct option opts[] = {
+		{"dir", required_argument, NULL, 'd'},
+		{NULL, 0, NULL, 0},
+	};
+	struct ca_config cfg;
+	struct sa *sa = NULL;
+	const char *dir = NULL;
+	char err[512] = "", path[4096], url[4200];
+	int c, rc, status = 1;
+
+	if (argc < 2 || strcmp(argv[1], "validations") != 0) {
+		usage(stderr);
+		return 2;
+	}
+	argc--;
+	argv++;
+	while ((c = getopt_long(argc, argv, "d:", opts, NULL)) != -1) {
+		if (c != 'd') {
+			usage(stderr);
+			return 2;
+		}
+		dir = optarg;
+	}
+	if (dir == NULL || argc - optind > 1) {
+		usage(stderr);
+		return 2;
+	}
+	if (config_defaults(&cfg, dir) != DEED_OK)
+		return 1;
+	snprintf(path, sizeof(path), "%s/deed-ca.conf", dir);
+	if (config_load(&cfg, path, err, sizeof(err)) != DEED_OK) {
+		fprintf(stderr, "deed-ca: %s\n", err);
+		goto out;
+	}
+	db_url(&cfg, url, sizeof(url));
+	if ((rc = sa_open(url, &sa, err, sizeof(err))) != DEED_OK) {
+		fprintf(stderr, "deed-ca: database: %s\n", err[0] ? err : deed_strerror(rc));
+		goto out;
+	}
+	if ((rc = sa->ops->validation_list(sa, optind < argc ? argv[optind] : NULL,
+					   print_validation, NULL)) != DEED_OK) {
+		fprintf(stderr, "deed-ca: reading the audit log: %s\n", deed_strerror(rc));
+		goto out;
+	}
+	status = 0;
+out:
+	sa_close(sa);
+	config_cleanup(&cfg);
 	return status;
 }
 
@@ -225,6 +335,8 @@ main(int argc, char **argv)
 		rc = cmd_init(argc - 1, argv + 1);
 	else if (strcmp(argv[1], "serve") == 0)
 		rc = cmd_serve(argc - 1, argv + 1);
+	else if (strcmp(argv[1], "admin") == 0)
+		rc = cmd_admin(argc - 1, argv + 1);
 	else if (strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0) {
 		usage(stdout);
 		rc = 0;

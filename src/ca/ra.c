@@ -192,6 +192,27 @@ valid_until(const struct ra *ra, const struct va_result *res, int64_t now)
 	return e > now ? e : now + 1;
 }
 
+/* Every validation attempt goes to the audit log, passed or not. */
+static void
+audit(struct ra *ra, int64_t account_id, const struct sa_authz *az, const char *method, bool jit,
+      const struct va_result *res, const char *err_json, const char *rec_json)
+{
+	struct sa_validation v = {0};
+
+	v.at = now_s();
+	v.account_id = account_id;
+	snprintf(v.identifier, sizeof(v.identifier), "%s", az->identifier);
+	v.wildcard = az->wildcard;
+	snprintf(v.method, sizeof(v.method), "%s", method);
+	v.jit = jit;
+	v.ok = res->ok;
+	v.problem_json = (char *)err_json;
+	v.records_json = (char *)rec_json;
+	if (ra->sa->ops->validation_add(ra->sa, &v) != DEED_OK)
+		log_err("ra: cannot write the audit record of a %s validation of %s", method,
+			az->identifier);
+}
+
 /* Run one validation and record its outcome (RFC 8555 §7.5.1: a failed challenge makes the
  * authorization invalid). */
 static void
@@ -233,6 +254,7 @@ validate(struct ra *ra, int64_t chall_id)
 		rec_json = djson_dump(res.records);
 
 	now = now_s();
+	audit(ra, acct.id, &az, ch.type, false, &res, err_json, rec_json);
 	rc = ra->sa->ops->chall_finish(ra->sa, chall_id, res.ok, now, valid_until(ra, &res, now),
 				       err_json, rec_json);
 	log_info("ra: %s for %s%s (account %lld): %s%s%s%s", ch.type, az.wildcard ? "*." : "",
@@ -261,7 +283,7 @@ jit_persist(struct ra *ra, const struct sa_account *acct, struct sa_authz *az)
 {
 	struct va_result res = {0};
 	struct vreq v;
-	char *rec_json = NULL;
+	char *rec_json = NULL, *err_json = NULL;
 	int64_t now;
 
 	for (size_t i = 0; i < az->n_challs; i++) {
@@ -269,11 +291,16 @@ jit_persist(struct ra *ra, const struct sa_account *acct, struct sa_authz *az)
 
 		if (strcmp(ch->type, "dns-persist-01") != 0)
 			continue;
-		if (fill_request(ra, ch, az, acct, &v) != DEED_OK ||
-		    va_validate(ra->va, &v.req, &res) != DEED_OK || !res.ok)
+		if (fill_request(ra, ch, az, acct, &v) != DEED_OK)
+			break;
+		va_validate(ra->va, &v.req, &res);
+		rec_json = res.records != NULL ? djson_dump(res.records) : NULL;
+		if (!res.ok)
+			err_json = prob_dump(prob_new(res.prob, "%s", res.detail));
+		audit(ra, acct->id, az, ch->type, true, &res, err_json, rec_json);
+		if (!res.ok)
 			break;
 		now = now_s();
-		rec_json = res.records != NULL ? djson_dump(res.records) : NULL;
 		if (ra->sa->ops->chall_begin(ra->sa, ch->id, now) == DEED_OK &&
 		    ra->sa->ops->chall_finish(ra->sa, ch->id, true, now, valid_until(ra, &res, now),
 					      NULL, rec_json) == DEED_OK)
@@ -282,6 +309,7 @@ jit_persist(struct ra *ra, const struct sa_account *acct, struct sa_authz *az)
 				 res.validated_name);
 		break;
 	}
+	free(err_json);
 	free(rec_json);
 	va_result_cleanup(&res);
 }

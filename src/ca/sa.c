@@ -67,6 +67,16 @@ sa_order_cleanup(struct sa_order *o)
 }
 
 void
+sa_validation_cleanup(struct sa_validation *v)
+{
+	if (v == NULL)
+		return;
+	free(v->problem_json);
+	free(v->records_json);
+	memset(v, 0, sizeof(*v));
+}
+
+void
 sa_cert_cleanup(struct sa_cert *c)
 {
 	if (c == NULL)

@@ -114,6 +114,21 @@ struct sa_cert {
 	int64_t revoked_at;
 };
 
+/* One validation attempt, for the audit log (what was asked, what DNS or HTTP showed, the
+ * outcome). Kept for ever; never changed. */
+struct sa_validation {
+	int64_t id;
+	int64_t at;                  /* UNIX seconds */
+	int64_t account_id;
+	char identifier[SA_NAME_MAX]; /* without "*." */
+	bool wildcard;
+	char method[SA_TYPE_MAX];    /* challenge type */
+	bool jit;                    /* dns-persist-01 just-in-time lookup at newOrder */
+	bool ok;
+	char *problem_json;          /* NULL when ok */
+	char *records_json;          /* validationRecord array: names, records seen, TTL, DNSSEC */
+};
+
 struct sa;
 
 struct sa_ops {
@@ -190,6 +205,13 @@ struct sa_ops {
 	int (*cert_revoke)(struct sa *sa, int64_t id, int reason, int64_t at);
 	/* Certificates left reserved by a crash (ids), for recovery at start. */
 	int (*cert_list_reserved)(struct sa *sa, int64_t *ids, size_t max, size_t *n);
+
+	/* Audit log of validation attempts. validation_add fills v->id. validation_list calls
+	 * fn for each attempt about identifier (NULL = all), oldest first; fn returns non-zero
+	 * to stop. */
+	int (*validation_add)(struct sa *sa, struct sa_validation *v);
+	int (*validation_list)(struct sa *sa, const char *identifier,
+			       int (*fn)(void *arg, const struct sa_validation *v), void *arg);
 };
 
 struct sa {
@@ -212,6 +234,7 @@ void sa_order_cleanup(struct sa_order *o);
 void sa_authz_cleanup(struct sa_authz *a);
 void sa_chall_cleanup(struct sa_chall *c);
 void sa_cert_cleanup(struct sa_cert *c);
+void sa_validation_cleanup(struct sa_validation *v);
 
 const char *sa_acct_status_str(enum sa_acct_status s);
 const char *sa_order_status_str(enum sa_order_status s);

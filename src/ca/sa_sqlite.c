@@ -47,6 +47,7 @@ enum stmt {
 	S_CHALL_PROCESSING, S_CHALL_EXISTS,
 	S_CERT_ORDER_RESERVE, S_CERT_INSERT, S_CERT_SETTLE, S_CERT_ORDER_SETTLE, S_CERT_GET,
 	S_CERT_BY_SERIAL, S_CERT_REVOKE, S_CERT_EXISTS, S_CERT_RESERVED,
+	S_VAL_INSERT, S_VAL_LIST, S_VAL_LIST_ALL,
 	N_STMT
 };
 
@@ -142,6 +143,12 @@ static const char *const sql[N_STMT] = {
 	[S_CERT_EXISTS] = "SELECT 1 FROM certificates WHERE id = ?1",
 	[S_CERT_RESERVED] = "SELECT id FROM certificates WHERE status = 'reserved' "
 			    "ORDER BY id LIMIT ?1",
+	[S_VAL_INSERT] = "INSERT INTO validations(at, account_id, identifier, wildcard, method, jit, "
+			 "ok, problem, records) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
+	[S_VAL_LIST] = "SELECT id, at, account_id, identifier, wildcard, method, jit, ok, problem, "
+		       "records FROM validations WHERE identifier = ?1 ORDER BY id",
+	[S_VAL_LIST_ALL] = "SELECT id, at, account_id, identifier, wildcard, method, jit, ok, "
+			   "problem, records FROM validations ORDER BY id",
 };
 
 /*
@@ -210,7 +217,23 @@ static const char migration_1[] =
 	" revoked_at INTEGER NOT NULL DEFAULT 0);"
 	"CREATE INDEX certificates_reserved ON certificates(id) WHERE status = 'reserved';";
 
-static const char *const migrations[] = {migration_1};
+/* v2: the audit log of validation attempts (dns-persist-01 asks for it: which records were
+ * seen, their TTL and DNSSEC status, and the outcome, at every validation). */
+static const char migration_2[] =
+	"CREATE TABLE validations ("
+	" id INTEGER PRIMARY KEY,"
+	" at INTEGER NOT NULL,"
+	" account_id INTEGER NOT NULL REFERENCES accounts(id),"
+	" identifier TEXT NOT NULL,"
+	" wildcard INTEGER NOT NULL CHECK (wildcard IN (0, 1)),"
+	" method TEXT NOT NULL,"
+	" jit INTEGER NOT NULL CHECK (jit IN (0, 1)),"
+	" ok INTEGER NOT NULL CHECK (ok IN (0, 1)),"
+	" problem TEXT,"
+	" records TEXT);"
+	"CREATE INDEX validations_identifier ON validations(identifier, id);";
+
+static const char *const migrations[] = {migration_1, migration_2};
 #define SCHEMA_VERSION ((int)(sizeof(migrations) / sizeof(migrations[0])))
 
 struct conn {
@@ -1359,8 +1382,72 @@ sqlite_close(struct sa *sa)
 	free(s);
 }
 
+static int
+validation_add(struct sa *sa, struct sa_validation *v)
+{
+	struct conn *c = acquire(sa);
+	sqlite3_stmt *s = stmt(c, S_VAL_INSERT);
+	int rc;
+
+	sqlite3_bind_int64(s, 1, v->at);
+	sqlite3_bind_int64(s, 2, v->account_id);
+	bind_text(s, 3, v->identifier);
+	sqlite3_bind_int(s, 4, v->wildcard);
+	bind_text(s, 5, v->method);
+	sqlite3_bind_int(s, 6, v->jit);
+	sqlite3_bind_int(s, 7, v->ok);
+	bind_text(s, 8, v->problem_json);
+	bind_text(s, 9, v->records_json);
+	if ((rc = run(s, NULL)) == DEED_OK)
+		v->id = sqlite3_last_insert_rowid(c->db);
+	release(sa, c);
+	return rc;
+}
+
+static int
+validation_list(struct sa *sa, const char *identifier,
+		int (*fn)(void *arg, const struct sa_validation *v), void *arg)
+{
+	struct conn *c = acquire(sa);
+	sqlite3_stmt *s = stmt(c, identifier != NULL ? S_VAL_LIST : S_VAL_LIST_ALL);
+	int step, rc = DEED_OK;
+
+	if (identifier != NULL)
+		bind_text(s, 1, identifier);
+	while ((step = sqlite3_step(s)) == SQLITE_ROW) {
+		struct sa_validation v = {0};
+
+		v.id = sqlite3_column_int64(s, 0);
+		v.at = sqlite3_column_int64(s, 1);
+		v.account_id = sqlite3_column_int64(s, 2);
+		v.wildcard = sqlite3_column_int(s, 4) != 0;
+		v.jit = sqlite3_column_int(s, 6) != 0;
+		v.ok = sqlite3_column_int(s, 7) != 0;
+		if ((rc = col_copy(s, 3, v.identifier, sizeof(v.identifier))) != DEED_OK ||
+		    (rc = col_copy(s, 5, v.method, sizeof(v.method))) != DEED_OK ||
+		    (rc = col_dup(s, 8, &v.problem_json)) != DEED_OK ||
+		    (rc = col_dup(s, 9, &v.records_json)) != DEED_OK) {
+			sa_validation_cleanup(&v);
+			break;
+		}
+		if (fn(arg, &v) != 0) {
+			sa_validation_cleanup(&v);
+			step = SQLITE_DONE; /* the caller stopped: not an error */
+			break;
+		}
+		sa_validation_cleanup(&v);
+	}
+	sqlite3_reset(s);
+	release(sa, c);
+	if (rc != DEED_OK)
+		return rc;
+	return map_rc(step);
+}
+
 static const struct sa_ops sqlite_ops = {
 	.close = sqlite_close,
+	.validation_add = validation_add,
+	.validation_list = validation_list,
 	.account_create = account_create,
 	.account_get = account_get,
 	.account_get_by_thumbprint = account_get_by_thumbprint,

@@ -64,7 +64,7 @@ ca_stop() {  # graceful: SIGTERM, then wait for it
 
 finish() {
   local rc=$?
-  if [ -n "$CA_PID" ]; then kill -KILL "$CA_PID" 2>/dev/null || true; fi
+  if [ -n "$CA_PID" ]; then kill -TERM "$CA_PID" 2>/dev/null && wait "$CA_PID" 2>/dev/null; fi
   bash "$DEED_LAB/down.sh" >/dev/null 2>&1 || true
   if [ "$FAILED" -gt 0 ] || [ $rc -ne 0 ]; then
     echo "--- deed-ca log (tail) ---"; tail -40 "$LAB_DIR/logs/deed-ca.log" 2>/dev/null || true

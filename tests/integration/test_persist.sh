@@ -79,3 +79,11 @@ check "subdomain validates through the parent's policy=wildcard record" issue -d
 printf 'server 127.0.0.1 %s\nzone example.test\nupdate delete _validation-persist.example.test. TXT\nsend\n' \
   "$LAB_DNS_PORT" | knsupdate -k "$LAB_DIR/dns/tsig.knot.key"
 check "after deleting the record, the next validation fails: unauthorized" expect_fail example.test unauthorized
+
+# ---- the audit log ----
+check "admin validations: every attempt with names, records seen, TTL, DNSSEC status, result" bash -c '
+  "$1" admin validations --dir "$2" example.test >"$3" &&
+  grep -Eq "_validation-persist.example.test  ttl [0-9]+  dnssec insecure  valid" "$3" &&
+  grep -q "accounturi=" "$3" && grep -q "(just in time, at newOrder)" "$3" &&
+  grep -q "example.test  dns-persist-01  invalid" "$3"' _ "$DEED_BUILD/deed-ca" "$CA" "$LAB_DIR/audit.out"
+sed -n 1,12p "$LAB_DIR/audit.out"
