@@ -64,20 +64,7 @@ static const struct ext inter_exts[] = {
     {NID_authority_key_identifier, "keyid:always"},
 };
 
-static void seterr(char *err, size_t errlen, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
-
-static void
-seterr(char *err, size_t errlen, const char *fmt, ...)
-{
-	va_list ap;
-
-	if (err == NULL || errlen == 0)
-		return;
-	va_start(ap, fmt);
-	vsnprintf(err, errlen, fmt, ap);
-	va_end(ap);
-}
+#define seterr deed_seterr
 
 static const char *
 ossl_reason(char *buf, size_t len)

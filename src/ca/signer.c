@@ -39,20 +39,7 @@ struct signer {
 	char *chain_pem;
 };
 
-static void seterr(char *err, size_t errlen, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
-
-static void
-seterr(char *err, size_t errlen, const char *fmt, ...)
-{
-	va_list ap;
-
-	if (err == NULL || errlen == 0)
-		return;
-	va_start(ap, fmt);
-	vsnprintf(err, errlen, fmt, ap);
-	va_end(ap);
-}
+#define seterr deed_seterr
 
 /* The OpenSSL reason behind a failure, for err; clears the queue so the next caller in this
  * thread does not inherit it. */

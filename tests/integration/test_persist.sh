@@ -80,6 +80,22 @@ printf 'server 127.0.0.1 %s\nzone example.test\nupdate delete _validation-persis
   "$LAB_DNS_PORT" | knsupdate -k "$LAB_DIR/dns/tsig.knot.key"
 check "after deleting the record, the next validation fails: unauthorized" expect_fail example.test unauthorized
 
+# ---- reuse: never longer than the record's TTL ----
+ca_stop
+sed -i "s/^authz_reuse = .*/authz_reuse = 30d/" "$CA/deed-ca.conf"
+ca_start "$CA" --dns-resolver "$DNS" || { fail "deed-ca restarts with reuse"; exit 1; }
+{
+  printf 'server 127.0.0.1 %s\nzone example.test\n' "$LAB_DNS_PORT"
+  printf 'update add _validation-persist.reuse.example.test. 10 TXT "%s; accounturi=%s"\nsend\n' "$ISSUER" "$ACCT"
+} | knsupdate -k "$LAB_DIR/dns/tsig.knot.key"
+attempts() { "$DEED_BUILD/deed-ca" admin validations --dir "$CA" reuse.example.test | grep -c "^[0-9]"; }
+issue -d reuse.example.test
+issue -d reuse.example.test
+check "a second order within the record's TTL (10 s) reuses the authorization" test "$(attempts)" = 1
+sleep 11
+issue -d reuse.example.test
+check "an order after the TTL validates afresh" test "$(attempts)" = 2
+
 # ---- the audit log ----
 check "admin validations: every attempt with names, records seen, TTL, DNSSEC status, result" bash -c '
   "$1" admin validations --dir "$2" example.test >"$3" &&
