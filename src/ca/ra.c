@@ -4,6 +4,7 @@
 #include <string.h>
 #include <time.h>
 
+#include <libpsl.h>
 #include <openssl/evp.h>
 #include <openssl/rand.h>
 #include <openssl/x509.h>
@@ -23,6 +24,8 @@
 #define MAX_CHALLENGE_TYPES 8
 #define BACKDATE 3600 /* seconds; certificates start an hour early for skewed clocks */
 #define RECOVER_MAX 4096
+#define JIT_SLOTS 1024
+#define JIT_PER_MINUTE 30 /* just-in-time lookups per registered domain and minute */
 
 /* A queued validation. */
 struct job {
@@ -39,6 +42,13 @@ struct ra {
 	struct signer *signer;
 	char *types[MAX_CHALLENGE_TYPES]; /* challenge types offered */
 	size_t n_types;
+
+	pthread_mutex_t jit_lock;
+	struct {
+		uint32_t hash;
+		int64_t minute;
+		int count;
+	} jit[JIT_SLOTS];    /* per-domain just-in-time budget (draft: SHOULD rate-limit) */
 
 	pthread_mutex_t lock;
 	pthread_cond_t wake; /* a job arrived, or stop */
@@ -278,6 +288,34 @@ out:
  * authorization valid at once. Any failure leaves it pending, silently: the client can still
  * answer the challenge.
  */
+/* Whether another just-in-time lookup for name fits this minute's budget of its registered
+ * domain. Names hashing to one slot share a budget, which errs on the side of fewer lookups. */
+static bool
+jit_allowed(struct ra *ra, const char *name)
+{
+	const psl_ctx_t *psl = psl_builtin();
+	const char *reg = psl != NULL ? psl_registrable_domain(psl, name) : NULL;
+	uint32_t h = 2166136261u;
+	int64_t minute = now_s() / 60;
+	bool ok;
+	size_t i;
+
+	for (const char *p = reg != NULL ? reg : name; *p != '\0'; p++)
+		h = (h ^ (uint8_t)*p) * 16777619u; /* FNV-1a */
+	i = h % JIT_SLOTS;
+	pthread_mutex_lock(&ra->jit_lock);
+	if (ra->jit[i].hash != h || ra->jit[i].minute != minute) {
+		ra->jit[i].hash = h;
+		ra->jit[i].minute = minute;
+		ra->jit[i].count = 0;
+	}
+	ok = ra->jit[i].count < JIT_PER_MINUTE;
+	if (ok)
+		ra->jit[i].count++;
+	pthread_mutex_unlock(&ra->jit_lock);
+	return ok;
+}
+
 static void
 jit_persist(struct ra *ra, const struct sa_account *acct, struct sa_authz *az)
 {
@@ -291,6 +329,11 @@ jit_persist(struct ra *ra, const struct sa_account *acct, struct sa_authz *az)
 
 		if (strcmp(ch->type, "dns-persist-01") != 0)
 			continue;
+		/* Draft §3.3 SHOULDs: only for accounts that passed dns-persist-01 before, and
+		 * within a per-domain budget. Otherwise the client answers the challenge. */
+		if (ra->sa->ops->validation_any_ok(ra->sa, acct->id, "dns-persist-01") != DEED_OK ||
+		    !jit_allowed(ra, az->identifier))
+			break;
 		if (fill_request(ra, ch, az, acct, &v) != DEED_OK)
 			break;
 		va_validate(ra->va, &v.req, &res);
@@ -461,6 +504,7 @@ ra_new(const struct ca_config *cfg, const char *base_url, struct sa *sa, struct 
 	ra->va = va;
 	ra->signer = signer;
 	pthread_mutex_init(&ra->lock, NULL);
+	pthread_mutex_init(&ra->jit_lock, NULL);
 	pthread_cond_init(&ra->wake, NULL);
 	pthread_cond_init(&ra->idle, NULL);
 	if ((rc = parse_types(ra, cfg->challenges, err, errlen)) != DEED_OK)
@@ -520,6 +564,7 @@ ra_free(struct ra *ra)
 	pthread_cond_destroy(&ra->idle);
 	pthread_cond_destroy(&ra->wake);
 	pthread_mutex_destroy(&ra->lock);
+	pthread_mutex_destroy(&ra->jit_lock);
 	free(ra);
 }
 

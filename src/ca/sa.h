@@ -212,6 +212,8 @@ struct sa_ops {
 	int (*validation_add)(struct sa *sa, struct sa_validation *v);
 	int (*validation_list)(struct sa *sa, const char *identifier,
 			       int (*fn)(void *arg, const struct sa_validation *v), void *arg);
+	/* Whether the account ever passed a validation of method: DEED_OK (yes), DEED_ENOTFOUND. */
+	int (*validation_any_ok)(struct sa *sa, int64_t account_id, const char *method);
 };
 
 struct sa {

@@ -47,7 +47,7 @@ enum stmt {
 	S_CHALL_PROCESSING, S_CHALL_EXISTS,
 	S_CERT_ORDER_RESERVE, S_CERT_INSERT, S_CERT_SETTLE, S_CERT_ORDER_SETTLE, S_CERT_GET,
 	S_CERT_BY_SERIAL, S_CERT_REVOKE, S_CERT_EXISTS, S_CERT_RESERVED,
-	S_VAL_INSERT, S_VAL_LIST, S_VAL_LIST_ALL,
+	S_VAL_INSERT, S_VAL_LIST, S_VAL_LIST_ALL, S_VAL_ANY_OK,
 	N_STMT
 };
 
@@ -147,6 +147,8 @@ static const char *const sql[N_STMT] = {
 			 "ok, problem, records) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
 	[S_VAL_LIST] = "SELECT id, at, account_id, identifier, wildcard, method, jit, ok, problem, "
 		       "records FROM validations WHERE identifier = ?1 ORDER BY id",
+	[S_VAL_ANY_OK] = "SELECT 1 FROM validations WHERE account_id = ?1 AND method = ?2 AND ok = 1 "
+			 "LIMIT 1",
 	[S_VAL_LIST_ALL] = "SELECT id, at, account_id, identifier, wildcard, method, jit, ok, "
 			   "problem, records FROM validations ORDER BY id",
 };
@@ -231,7 +233,8 @@ static const char migration_2[] =
 	" ok INTEGER NOT NULL CHECK (ok IN (0, 1)),"
 	" problem TEXT,"
 	" records TEXT);"
-	"CREATE INDEX validations_identifier ON validations(identifier, id);";
+	"CREATE INDEX validations_identifier ON validations(identifier, id);"
+	"CREATE INDEX validations_account ON validations(account_id, method, ok);";
 
 static const char *const migrations[] = {migration_1, migration_2};
 #define SCHEMA_VERSION ((int)(sizeof(migrations) / sizeof(migrations[0])))
@@ -1444,10 +1447,28 @@ validation_list(struct sa *sa, const char *identifier,
 	return map_rc(step);
 }
 
+static int
+validation_any_ok(struct sa *sa, int64_t account_id, const char *method)
+{
+	struct conn *c = acquire(sa);
+	sqlite3_stmt *s = stmt(c, S_VAL_ANY_OK);
+	int step;
+
+	sqlite3_bind_int64(s, 1, account_id);
+	bind_text(s, 2, method);
+	step = sqlite3_step(s);
+	sqlite3_reset(s);
+	release(sa, c);
+	if (step == SQLITE_ROW)
+		return DEED_OK;
+	return step == SQLITE_DONE ? DEED_ENOTFOUND : map_rc(step);
+}
+
 static const struct sa_ops sqlite_ops = {
 	.close = sqlite_close,
 	.validation_add = validation_add,
 	.validation_list = validation_list,
+	.validation_any_ok = validation_any_ok,
 	.account_create = account_create,
 	.account_get = account_get,
 	.account_get_by_thumbprint = account_get_by_thumbprint,
