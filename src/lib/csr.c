@@ -13,7 +13,6 @@
 #include "dnsname.h"
 #include "error.h"
 
-#define seterr(err, errlen, rc, ...) (deed_seterr((err), (errlen), __VA_ARGS__), (rc))
 
 void
 csr_free(struct csr *c)
@@ -64,23 +63,23 @@ add_name(struct csr *c, const char *raw, size_t len, char *err, size_t errlen)
 	char lower[DNSNAME_MAX + 1], why[320];
 
 	if (len == 0)
-		return seterr(err, errlen, DEED_EMALFORMED, "CSR has an empty name");
+		return deed_fail(DEED_EMALFORMED, err, errlen, "CSR has an empty name");
 	if (memchr(raw, '\0', len) != NULL)
-		return seterr(err, errlen, DEED_EMALFORMED, "CSR name \"%.80s\" has a NUL octet",
+		return deed_fail(DEED_EMALFORMED, err, errlen, "CSR name \"%.80s\" has a NUL octet",
 			      raw);
 	if (len > DNSNAME_MAX)
-		return seterr(err, errlen, DEED_EMALFORMED,
+		return deed_fail(DEED_EMALFORMED, err, errlen,
 			      "CSR name \"%.80s...\" is longer than 253 octets", raw);
 	for (size_t i = 0; i < len; i++)
 		lower[i] = (char)(raw[i] >= 'A' && raw[i] <= 'Z' ? raw[i] + ('a' - 'A') : raw[i]);
 	lower[len] = '\0';
 	if (dnsname_check(lower, true, why, sizeof(why)) != DEED_OK)
-		return seterr(err, errlen, DEED_EMALFORMED, "CSR %s", why);
+		return deed_fail(DEED_EMALFORMED, err, errlen, "CSR %s", why);
 	for (size_t i = 0; i < c->n_names; i++)
 		if (strcmp(c->names[i], lower) == 0)
 			return DEED_OK;
 	if (c->n_names == CSR_MAX_NAMES)
-		return seterr(err, errlen, DEED_ETOOBIG, "CSR has more than %d names",
+		return deed_fail(DEED_ETOOBIG, err, errlen, "CSR has more than %d names",
 			      CSR_MAX_NAMES);
 	if ((c->names[c->n_names] = strdup(lower)) == NULL)
 		return DEED_ENOMEM;
@@ -128,21 +127,21 @@ read_sans(struct csr *c, X509_REQ *req, char *err, size_t errlen)
 	/* OpenSSL 3 gives an empty stack when there is no extensionRequest attribute, NULL when
 	 * it does not parse; the latter must not pass as "no SAN". */
 	if (exts == NULL)
-		return seterr(err, errlen, DEED_EMALFORMED, "CSR extension request does not parse");
+		return deed_fail(DEED_EMALFORMED, err, errlen, "CSR extension request does not parse");
 	gens = X509V3_get_d2i(exts, NID_subject_alt_name, &crit, NULL);
 	if (gens == NULL && crit == -2) {
-		rc = seterr(err, errlen, DEED_EMALFORMED, "CSR has more than one SAN extension");
+		rc = deed_fail(DEED_EMALFORMED, err, errlen, "CSR has more than one SAN extension");
 		goto out;
 	}
 	if (gens == NULL && crit >= 0) {
-		rc = seterr(err, errlen, DEED_EMALFORMED, "CSR SAN extension does not parse");
+		rc = deed_fail(DEED_EMALFORMED, err, errlen, "CSR SAN extension does not parse");
 		goto out;
 	}
 	for (int i = 0; gens != NULL && i < sk_GENERAL_NAME_num(gens); i++) {
 		const GENERAL_NAME *g = sk_GENERAL_NAME_value(gens, i);
 
 		if (g->type != GEN_DNS) {
-			rc = seterr(err, errlen, DEED_EUNSUPPORTED,
+			rc = deed_fail(DEED_EUNSUPPORTED, err, errlen,
 				    "CSR has a SAN of type %s; only DNS names are supported",
 				    gen_type_name(g->type));
 			goto out;
@@ -172,10 +171,10 @@ read_cn(struct csr *c, X509_REQ *req, char *err, size_t errlen)
 		return DEED_OK;
 	/* Which of two CNs would be "the" CN is anyone's guess. */
 	if (X509_NAME_get_index_by_NID(subj, NID_commonName, idx) >= 0)
-		return seterr(err, errlen, DEED_EMALFORMED, "CSR subject has more than one CN");
+		return deed_fail(DEED_EMALFORMED, err, errlen, "CSR subject has more than one CN");
 	s = X509_NAME_ENTRY_get_data(X509_NAME_get_entry(subj, idx));
 	if ((len = ASN1_STRING_to_UTF8(&utf8, s)) < 0)
-		return seterr(err, errlen, DEED_EMALFORMED, "CSR CN does not decode");
+		return deed_fail(DEED_EMALFORMED, err, errlen, "CSR CN does not decode");
 	rc = add_name(c, (const char *)utf8, (size_t)len, err, errlen);
 	if (rc == DEED_OK) {
 		c->cn = strndup((const char *)utf8, (size_t)len);
@@ -206,27 +205,27 @@ csr_parse_der(const uint8_t *der, size_t len, struct csr **out, char *err, size_
 
 	*out = NULL;
 	if (len > CSR_MAX_DER) {
-		rc = seterr(err, errlen, DEED_ETOOBIG, "CSR is larger than %d bytes", CSR_MAX_DER);
+		rc = deed_fail(DEED_ETOOBIG, err, errlen, "CSR is larger than %d bytes", CSR_MAX_DER);
 		goto out;
 	}
 	if ((req = d2i_X509_REQ(NULL, &p, (long)len)) == NULL) {
-		rc = seterr(err, errlen, DEED_EMALFORMED, "CSR does not parse as PKCS#10");
+		rc = deed_fail(DEED_EMALFORMED, err, errlen, "CSR does not parse as PKCS#10");
 		goto out;
 	}
 	/* Bytes after the request would not be covered by anything we check. */
 	if (p != der + len) {
-		rc = seterr(err, errlen, DEED_EMALFORMED, "CSR has trailing data");
+		rc = deed_fail(DEED_EMALFORMED, err, errlen, "CSR has trailing data");
 		goto out;
 	}
 	/* RFC 2986 §4.1: version is 0 (v1); anything else is a request we do not understand. */
 	if (X509_REQ_get_version(req) != 0) {
-		rc = seterr(err, errlen, DEED_EMALFORMED, "CSR version is %ld, not 1",
+		rc = deed_fail(DEED_EMALFORMED, err, errlen, "CSR version is %ld, not 1",
 			    X509_REQ_get_version(req) + 1);
 		goto out;
 	}
 	X509_REQ_get0_signature(req, NULL, &alg);
 	if (alg == NULL || !sig_alg_ok(OBJ_obj2nid(alg->algorithm))) {
-		rc = seterr(err, errlen, DEED_EUNSUPPORTED,
+		rc = deed_fail(DEED_EUNSUPPORTED, err, errlen,
 			    "CSR signature algorithm %s is not accepted (use SHA-256/384/512 with "
 			    "RSA or ECDSA, or Ed25519)",
 			    alg != NULL ? OBJ_nid2sn(OBJ_obj2nid(alg->algorithm)) : "?");
@@ -238,18 +237,18 @@ csr_parse_der(const uint8_t *der, size_t len, struct csr **out, char *err, size_
 		goto out;
 	}
 	if ((c->pkey = X509_REQ_get_pubkey(req)) == NULL) {
-		rc = seterr(err, errlen, DEED_EMALFORMED, "CSR public key does not parse");
+		rc = deed_fail(DEED_EMALFORMED, err, errlen, "CSR public key does not parse");
 		goto out;
 	}
 	if (X509_REQ_verify(req, c->pkey) != 1) {
-		rc = seterr(err, errlen, DEED_EBADSIG, "CSR signature does not verify");
+		rc = deed_fail(DEED_EBADSIG, err, errlen, "CSR signature does not verify");
 		goto out;
 	}
 	if ((rc = read_sans(c, req, err, errlen)) != DEED_OK ||
 	    (rc = read_cn(c, req, err, errlen)) != DEED_OK)
 		goto out;
 	if (c->n_names == 0) {
-		rc = seterr(err, errlen, DEED_EMALFORMED, "CSR names no DNS name");
+		rc = deed_fail(DEED_EMALFORMED, err, errlen, "CSR names no DNS name");
 		goto out;
 	}
 	/* Sorted, so finalize can compare them with the order's sorted identifiers in one pass. */
@@ -292,7 +291,7 @@ csr_parse_pem(const char *pem, size_t len, struct csr **out, char *err, size_t e
 	/* Before BIO_new_mem_buf: it takes an int, and a negative one means "use strlen". The
 	 * cap leaves room for base64 (4/3), line breaks and text around the block. */
 	if (len > 4 * CSR_MAX_DER) {
-		rc = seterr(err, errlen, DEED_ETOOBIG, "CSR PEM is larger than %d bytes",
+		rc = deed_fail(DEED_ETOOBIG, err, errlen, "CSR PEM is larger than %d bytes",
 			    4 * CSR_MAX_DER);
 		goto out;
 	}
@@ -304,7 +303,7 @@ csr_parse_pem(const char *pem, size_t len, struct csr **out, char *err, size_t e
 	 * block is refused as it is in DER, and struct csr keeps the request as received.
 	 * "NEW CERTIFICATE REQUEST" (old OpenSSL and Netscape) is taken too. */
 	if (PEM_bytes_read_bio(&der, &n, NULL, PEM_STRING_X509_REQ, b, no_password, NULL) != 1) {
-		rc = seterr(err, errlen, DEED_EMALFORMED, "no CERTIFICATE REQUEST PEM block found");
+		rc = deed_fail(DEED_EMALFORMED, err, errlen, "no CERTIFICATE REQUEST PEM block found");
 		goto out;
 	}
 	rc = csr_parse_der(der, (size_t)n, out, err, errlen);

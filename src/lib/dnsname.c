@@ -10,7 +10,7 @@
 #define LABEL_MAX 63
 
 /* Every refusal here is DEED_EMALFORMED with a reason naming the input. */
-#define fail(err, errlen, ...) (deed_seterr((err), (errlen), __VA_ARGS__), DEED_EMALFORMED)
+#define fail(err, errlen, ...) deed_fail(DEED_EMALFORMED, (err), (errlen), __VA_ARGS__)
 
 bool
 dnsname_is_wildcard(const char *name)

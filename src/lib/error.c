@@ -3,16 +3,32 @@
 
 #include "error.h"
 
+static void
+vseterr(char *err, size_t errlen, const char *fmt, va_list ap)
+{
+	if (err != NULL && errlen > 0)
+		vsnprintf(err, errlen, fmt, ap);
+}
+
 void
 deed_seterr(char *err, size_t errlen, const char *fmt, ...)
 {
 	va_list ap;
 
-	if (err == NULL || errlen == 0)
-		return;
 	va_start(ap, fmt);
-	vsnprintf(err, errlen, fmt, ap);
+	vseterr(err, errlen, fmt, ap);
 	va_end(ap);
+}
+
+int
+deed_fail(int rc, char *err, size_t errlen, const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	vseterr(err, errlen, fmt, ap);
+	va_end(ap);
+	return rc;
 }
 
 const char *

@@ -36,5 +36,9 @@ enum deed_err {
 void deed_seterr(char *err, size_t errlen, const char *fmt, ...)
 	__attribute__((format(printf, 3, 4)));
 
+/* deed_seterr, then return rc: a refusal with its reason is one `return` statement. */
+int deed_fail(int rc, char *err, size_t errlen, const char *fmt, ...)
+	__attribute__((format(printf, 4, 5)));
+
 /* A short English description of err; never NULL. */
 const char *deed_strerror(int err);

@@ -48,22 +48,6 @@ static const struct jwk_curve jwk_curves[] = {
 /* Members that only a private JWK carries (RFC 7518 §6.2.2, §6.3.2, §6.4.1; RFC 8037 §2). */
 static const char *const jwk_private_members[] = {"d", "p", "q", "dp", "dq", "qi", "oth", "k"};
 
-static int jwk_seterr(char *err, size_t errlen, int rc, const char *fmt, ...)
-    __attribute__((format(printf, 4, 5)));
-
-static int
-jwk_seterr(char *err, size_t errlen, int rc, const char *fmt, ...)
-{
-	va_list ap;
-
-	if (err == NULL || errlen == 0)
-		return rc;
-	va_start(ap, fmt);
-	vsnprintf(err, errlen, fmt, ap);
-	va_end(ap);
-	return rc;
-}
-
 static const struct jwk_curve *
 jwk_curve_by_kty(enum jwk_kty kty)
 {
@@ -346,12 +330,12 @@ jwk_member(const json_t *obj, const char *name, uint8_t **buf, size_t *len, char
 	int rc;
 
 	if (v == NULL)
-		return jwk_seterr(err, errlen, DEED_EMALFORMED, "JWK lacks \"%s\"", name);
+		return deed_fail(DEED_EMALFORMED, err, errlen, "JWK lacks \"%s\"", name);
 	if (!json_is_string(v))
-		return jwk_seterr(err, errlen, DEED_EMALFORMED, "JWK \"%s\" is not a string", name);
+		return deed_fail(DEED_EMALFORMED, err, errlen, "JWK \"%s\" is not a string", name);
 	rc = b64url_decode(json_string_value(v), json_string_length(v), buf, len);
 	if (rc == DEED_EMALFORMED)
-		return jwk_seterr(err, errlen, rc, "JWK \"%s\" is not base64url", name);
+		return deed_fail(rc, err, errlen, "JWK \"%s\" is not base64url", name);
 	return rc;
 }
 
@@ -370,12 +354,12 @@ jwk_rsa_uint(const json_t *obj, const char *name, size_t max, BIGNUM **bn, char 
 		goto out;
 	rc = DEED_EMALFORMED;
 	if (len == 0 || buf[0] == 0) {
-		jwk_seterr(err, errlen, rc, "RSA \"%s\" is not a minimal unsigned integer", name);
+		deed_fail(rc, err, errlen, "RSA \"%s\" is not a minimal unsigned integer", name);
 		goto out;
 	}
 	rc = DEED_EBADKEY;
 	if (len > max) {
-		jwk_seterr(err, errlen, rc, "RSA \"%s\" is too large (%zu octets)", name, len);
+		deed_fail(rc, err, errlen, "RSA \"%s\" is too large (%zu octets)", name, len);
 		goto out;
 	}
 	rc = DEED_ENOMEM;
@@ -406,7 +390,7 @@ jwk_rsa_from_json(const json_t *obj, EVP_PKEY **pkey, char *err, size_t errlen)
 	 */
 	rc = DEED_EBADKEY;
 	if (!BN_is_odd(n) || !BN_is_odd(e) || BN_is_one(e)) {
-		jwk_seterr(err, errlen, rc, "RSA modulus and exponent must be odd, exponent > 1");
+		deed_fail(rc, err, errlen, "RSA modulus and exponent must be odd, exponent > 1");
 		goto out;
 	}
 
@@ -422,7 +406,7 @@ jwk_rsa_from_json(const json_t *obj, EVP_PKEY **pkey, char *err, size_t errlen)
 		goto out;
 	rc = DEED_EBADKEY;
 	if (EVP_PKEY_fromdata(ctx, pkey, EVP_PKEY_PUBLIC_KEY, params) != 1) {
-		jwk_seterr(err, errlen, rc, "RSA key refused by the crypto library");
+		deed_fail(rc, err, errlen, "RSA key refused by the crypto library");
 		goto out;
 	}
 	rc = DEED_OK;
@@ -448,7 +432,7 @@ jwk_ec_coord(const json_t *obj, const char *name, size_t width, uint8_t *dst, ch
 		goto out;
 	rc = DEED_EMALFORMED;
 	if (len != width) {
-		jwk_seterr(err, errlen, rc, "EC \"%s\" is %zu octets, the curve needs %zu", name,
+		deed_fail(rc, err, errlen, "EC \"%s\" is %zu octets, the curve needs %zu", name,
 			   len, width);
 		goto out;
 	}
@@ -490,7 +474,7 @@ jwk_ec_from_json(const json_t *obj, const struct jwk_curve *c, EVP_PKEY **pkey, 
 	 */
 	rc = DEED_EBADKEY;
 	if (EVP_PKEY_fromdata(ctx, pkey, EVP_PKEY_PUBLIC_KEY, params) != 1) {
-		jwk_seterr(err, errlen, rc, "EC point is not on %s", c->crv);
+		deed_fail(rc, err, errlen, "EC point is not on %s", c->crv);
 		goto out;
 	}
 	if ((chk = EVP_PKEY_CTX_new_from_pkey(NULL, *pkey, NULL)) == NULL) {
@@ -498,7 +482,7 @@ jwk_ec_from_json(const json_t *obj, const struct jwk_curve *c, EVP_PKEY **pkey, 
 		goto out;
 	}
 	if (EVP_PKEY_public_check(chk) != 1) {
-		jwk_seterr(err, errlen, rc, "EC point is not a valid %s public key", c->crv);
+		deed_fail(rc, err, errlen, "EC point is not a valid %s public key", c->crv);
 		goto out;
 	}
 	rc = DEED_OK;
@@ -523,12 +507,12 @@ jwk_okp_from_json(const json_t *obj, EVP_PKEY **pkey, char *err, size_t errlen)
 		goto out;
 	rc = DEED_EMALFORMED;
 	if (len != JWK_ED25519_LEN) {
-		jwk_seterr(err, errlen, rc, "Ed25519 \"x\" is %zu octets, not 32", len);
+		deed_fail(rc, err, errlen, "Ed25519 \"x\" is %zu octets, not 32", len);
 		goto out;
 	}
 	rc = DEED_EBADKEY;
 	if ((*pkey = EVP_PKEY_new_raw_public_key_ex(NULL, "ED25519", NULL, x, len)) == NULL) {
-		jwk_seterr(err, errlen, rc, "Ed25519 key refused by the crypto library");
+		deed_fail(rc, err, errlen, "Ed25519 key refused by the crypto library");
 		goto out;
 	}
 	rc = DEED_OK;
@@ -547,7 +531,7 @@ jwk_json_kty(const json_t *obj, enum jwk_kty *kty, char *err, size_t errlen)
 
 	v = json_object_get(obj, "kty");
 	if (!json_is_string(v))
-		return jwk_seterr(err, errlen, DEED_EMALFORMED,
+		return deed_fail(DEED_EMALFORMED, err, errlen,
 				  "JWK \"kty\" missing or not a string");
 	s = json_string_value(v);
 	if (strcmp(s, "RSA") == 0) {
@@ -555,24 +539,24 @@ jwk_json_kty(const json_t *obj, enum jwk_kty *kty, char *err, size_t errlen)
 		return DEED_OK;
 	}
 	if (strcmp(s, "EC") != 0 && strcmp(s, "OKP") != 0)
-		return jwk_seterr(err, errlen, DEED_EUNSUPPORTED, "JWK kty \"%.32s\" not supported",
+		return deed_fail(DEED_EUNSUPPORTED, err, errlen, "JWK kty \"%.32s\" not supported",
 				  s);
 
 	v = json_object_get(obj, "crv");
 	if (!json_is_string(v))
-		return jwk_seterr(err, errlen, DEED_EMALFORMED,
+		return deed_fail(DEED_EMALFORMED, err, errlen,
 				  "JWK \"crv\" missing or not a string");
 	crv = json_string_value(v);
 	if (strcmp(s, "OKP") == 0) {
 		/* RFC 8037 §2 also defines Ed448 and X25519/X448; ACME needs none of them. */
 		if (strcmp(crv, "Ed25519") != 0)
-			return jwk_seterr(err, errlen, DEED_EUNSUPPORTED,
+			return deed_fail(DEED_EUNSUPPORTED, err, errlen,
 					  "OKP curve \"%.32s\" not supported", crv);
 		*kty = JWK_ED25519;
 		return DEED_OK;
 	}
 	if ((c = jwk_curve_by_crv(crv)) == NULL)
-		return jwk_seterr(err, errlen, DEED_EUNSUPPORTED,
+		return deed_fail(DEED_EUNSUPPORTED, err, errlen,
 				  "EC curve \"%.32s\" not supported", crv);
 	*kty = c->kty;
 	return DEED_OK;
@@ -594,13 +578,13 @@ jwk_from_json(const json_t *obj, struct jwk **out, char *err, size_t errlen)
 	*out = NULL;
 	rc = DEED_EMALFORMED;
 	if (!json_is_object(obj)) {
-		jwk_seterr(err, errlen, rc, "JWK is not a JSON object");
+		deed_fail(rc, err, errlen, "JWK is not a JSON object");
 		goto out;
 	}
 	rc = DEED_EBADKEY;
 	for (i = 0; i < sizeof(jwk_private_members) / sizeof(jwk_private_members[0]); i++) {
 		if (json_object_get(obj, jwk_private_members[i]) != NULL) {
-			jwk_seterr(err, errlen, rc, "JWK carries private member \"%s\"",
+			deed_fail(rc, err, errlen, "JWK carries private member \"%s\"",
 				   jwk_private_members[i]);
 			goto out;
 		}
@@ -632,12 +616,12 @@ jwk_from_json(const json_t *obj, struct jwk **out, char *err, size_t errlen)
 	if ((alg = json_object_get(obj, "alg")) != NULL) {
 		rc = DEED_EMALFORMED;
 		if (!json_is_string(alg)) {
-			jwk_seterr(err, errlen, rc, "JWK \"alg\" is not a string");
+			deed_fail(rc, err, errlen, "JWK \"alg\" is not a string");
 			goto out;
 		}
 		rc = DEED_EBADALG;
 		if (strcmp(json_string_value(alg), jwk_alg(k)) != 0) {
-			jwk_seterr(err, errlen, rc, "JWK \"alg\" %.32s does not fit a key for %s",
+			deed_fail(rc, err, errlen, "JWK \"alg\" %.32s does not fit a key for %s",
 				   json_string_value(alg), jwk_alg(k));
 			goto out;
 		}

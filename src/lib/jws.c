@@ -22,22 +22,6 @@
  */
 static const char *const jws_algs[] = {"RS256", "ES256", "ES384", "ES512", "EdDSA"};
 
-static int jws_seterr(char *err, size_t errlen, int rc, const char *fmt, ...)
-    __attribute__((format(printf, 4, 5)));
-
-static int
-jws_seterr(char *err, size_t errlen, int rc, const char *fmt, ...)
-{
-	va_list ap;
-
-	if (err == NULL || errlen == 0)
-		return rc;
-	va_start(ap, fmt);
-	vsnprintf(err, errlen, fmt, ap);
-	va_end(ap);
-	return rc;
-}
-
 void
 jws_free(struct jws *j)
 {
@@ -93,25 +77,25 @@ jws_check_members(const json_t *root, char *err, size_t errlen)
 	size_t i;
 
 	if (!json_is_object(root))
-		return jws_seterr(err, errlen, DEED_EMALFORMED, "JWS is not a JSON object");
+		return deed_fail(DEED_EMALFORMED, err, errlen, "JWS is not a JSON object");
 	for (it = json_object_iter((json_t *)root); it != NULL;
 	     it = json_object_iter_next((json_t *)root, it)) {
 		const char *key = json_object_iter_key(it);
 
 		if (strcmp(key, "header") == 0)
-			return jws_seterr(err, errlen, DEED_EMALFORMED,
+			return deed_fail(DEED_EMALFORMED, err, errlen,
 					  "JWS unprotected header not allowed");
 		if (strcmp(key, "signatures") == 0)
-			return jws_seterr(err, errlen, DEED_EMALFORMED,
+			return deed_fail(DEED_EMALFORMED, err, errlen,
 					  "JWS general serialization not allowed, use flattened");
 		if (strcmp(key, "protected") != 0 && strcmp(key, "payload") != 0 &&
 		    strcmp(key, "signature") != 0)
-			return jws_seterr(err, errlen, DEED_EMALFORMED,
+			return deed_fail(DEED_EMALFORMED, err, errlen,
 					  "JWS has unexpected member \"%.32s\"", key);
 	}
 	for (i = 0; i < sizeof(want) / sizeof(want[0]); i++)
 		if (!json_is_string(json_object_get(root, want[i])))
-			return jws_seterr(err, errlen, DEED_EMALFORMED,
+			return deed_fail(DEED_EMALFORMED, err, errlen,
 					  "JWS \"%s\" missing or not a string", want[i]);
 	return DEED_OK;
 }
@@ -126,12 +110,12 @@ jws_check_alg(const char *alg, char *err, size_t errlen)
 	 * (everyone) forge a MAC keyed with it.
 	 */
 	if (strcmp(alg, "none") == 0 || strncmp(alg, "HS", 2) == 0)
-		return jws_seterr(err, errlen, DEED_EBADALG, "JWS alg \"%.32s\" is never accepted",
+		return deed_fail(DEED_EBADALG, err, errlen, "JWS alg \"%.32s\" is never accepted",
 				  alg);
 	for (i = 0; i < sizeof(jws_algs) / sizeof(jws_algs[0]); i++)
 		if (strcmp(alg, jws_algs[i]) == 0)
 			return DEED_OK;
-	return jws_seterr(err, errlen, DEED_EBADALG, "JWS alg \"%.32s\" not supported", alg);
+	return deed_fail(DEED_EBADALG, err, errlen, "JWS alg \"%.32s\" not supported", alg);
 }
 
 /* Copy optional string member name of hdr into *dst; a non-string value is malformed. */
@@ -143,7 +127,7 @@ jws_opt_str(const json_t *hdr, const char *name, char **dst, char *err, size_t e
 	if (v == NULL)
 		return DEED_OK;
 	if (!json_is_string(v))
-		return jws_seterr(err, errlen, DEED_EMALFORMED, "JWS \"%s\" is not a string", name);
+		return deed_fail(DEED_EMALFORMED, err, errlen, "JWS \"%s\" is not a string", name);
 	if ((*dst = strdup(json_string_value(v))) == NULL)
 		return DEED_ENOMEM;
 	return DEED_OK;
@@ -156,12 +140,12 @@ jws_parse_header(struct jws *j, const json_t *hdr, char *err, size_t errlen)
 	int rc;
 
 	if (!json_is_object(hdr))
-		return jws_seterr(err, errlen, DEED_EMALFORMED,
+		return deed_fail(DEED_EMALFORMED, err, errlen,
 				  "JWS protected header is not an object");
 
 	alg = json_object_get(hdr, "alg");
 	if (!json_is_string(alg))
-		return jws_seterr(err, errlen, DEED_EMALFORMED,
+		return deed_fail(DEED_EMALFORMED, err, errlen,
 				  "JWS \"alg\" missing or not a string");
 	if ((rc = jws_check_alg(json_string_value(alg), err, errlen)) != DEED_OK)
 		return rc;
@@ -173,17 +157,17 @@ jws_parse_header(struct jws *j, const json_t *hdr, char *err, size_t errlen)
 	 * and deed understands none; RFC 8555 §6.2 forbids the unencoded payload ("b64").
 	 */
 	if (json_object_get(hdr, "crit") != NULL || json_object_get(hdr, "b64") != NULL)
-		return jws_seterr(err, errlen, DEED_EMALFORMED, "JWS \"crit\"/\"b64\" not allowed");
+		return deed_fail(DEED_EMALFORMED, err, errlen, "JWS \"crit\"/\"b64\" not allowed");
 
 	/* RFC 8555 §6.2: "jwk" and "kid" are mutually exclusive, and one must be there. */
 	jwk = json_object_get(hdr, "jwk");
 	kid = json_object_get(hdr, "kid");
 	if ((jwk == NULL) == (kid == NULL))
-		return jws_seterr(err, errlen, DEED_EMALFORMED,
+		return deed_fail(DEED_EMALFORMED, err, errlen,
 				  "JWS must carry exactly one of \"jwk\" and \"kid\"");
 	if (kid != NULL) {
 		if (!json_is_string(kid) || json_string_length(kid) == 0)
-			return jws_seterr(err, errlen, DEED_EMALFORMED,
+			return deed_fail(DEED_EMALFORMED, err, errlen,
 					  "JWS \"kid\" is not a non-empty string");
 		if ((j->kid = strdup(json_string_value(kid))) == NULL)
 			return DEED_ENOMEM;
@@ -212,7 +196,7 @@ jws_member(const json_t *root, const char *name, uint8_t **buf, size_t *len, cha
 
 	rc = b64url_decode(json_string_value(v), json_string_length(v), buf, len);
 	if (rc == DEED_EMALFORMED)
-		jws_seterr(err, errlen, rc, "JWS \"%s\" is not base64url", name);
+		deed_fail(rc, err, errlen, "JWS \"%s\" is not base64url", name);
 	return rc;
 }
 
@@ -258,7 +242,7 @@ jws_parse(const char *body, size_t len, struct jws **out, char *err, size_t errl
 	if ((rc = djson_parse((const char *)hbuf, hlen, JWS_MAX_BODY, &hdr, err, errlen)) !=
 	    DEED_OK) {
 		if (rc == DEED_EMALFORMED)
-			jws_seterr(err, errlen, rc, "JWS protected header is not JSON");
+			deed_fail(rc, err, errlen, "JWS protected header is not JSON");
 		goto out;
 	}
 	if ((rc = jws_parse_header(j, hdr, err, errlen)) != DEED_OK)

@@ -11,21 +11,8 @@
 #include "jwk.h"
 #include "keypolicy.h"
 
-static int keypolicy_refuse(char *err, size_t errlen, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
-
-static int
-keypolicy_refuse(char *err, size_t errlen, const char *fmt, ...)
-{
-	va_list ap;
-
-	if (err == NULL || errlen == 0)
-		return DEED_EBADKEY;
-	va_start(ap, fmt);
-	vsnprintf(err, errlen, fmt, ap);
-	va_end(ap);
-	return DEED_EBADKEY;
-}
+/* Every refusal here is DEED_EBADKEY with a reason. */
+#define keypolicy_refuse(err, errlen, ...) deed_fail(DEED_EBADKEY, (err), (errlen), __VA_ARGS__)
 
 /*
  * Boulder's goodkey trial-divides RSA moduli by the primes up to 751: a product of two
