@@ -482,8 +482,9 @@ list_ids(struct sa *sa, enum stmt which, int64_t *ids, size_t max, size_t *n)
 /* --- accounts -------------------------------------------------------------------------- */
 
 static int
-read_account(sqlite3_stmt *s, struct sa_account *a)
+read_account(sqlite3_stmt *s, void *out)
 {
+	struct sa_account *a = out;
 	int st, rc;
 
 	a->id = sqlite3_column_int64(s, 0);
@@ -499,27 +500,38 @@ read_account(sqlite3_stmt *s, struct sa_account *a)
 	return a->jwk_json != NULL && a->contact_json != NULL ? DEED_OK : DEED_EDB;
 }
 
+/* Fetch the one row statement `which` finds for id (or for key, when not NULL) with read.
+ * DEED_ENOTFOUND when there is none. */
 static int
-account_query(struct sa *sa, enum stmt which, int64_t id, const char *thumb,
-	      struct sa_account *out)
+get_row(struct sa *sa, enum stmt which, int64_t id, const char *key,
+	int (*read)(sqlite3_stmt *, void *), void *out)
 {
 	struct conn *c = acquire(sa);
 	sqlite3_stmt *s = stmt(c, which);
 	int rc, step;
 
-	memset(out, 0, sizeof(*out));
-	if (thumb != NULL)
-		bind_text(s, 1, thumb);
+	if (key != NULL)
+		bind_text(s, 1, key);
 	else
 		sqlite3_bind_int64(s, 1, id);
 	step = sqlite3_step(s);
 	if (step == SQLITE_ROW)
-		rc = read_account(s, out);
+		rc = read(s, out);
 	else
 		rc = step == SQLITE_DONE ? DEED_ENOTFOUND : map_rc(step);
 	sqlite3_reset(s);
 	release(sa, c);
-	if (rc != DEED_OK)
+	return rc;
+}
+
+static int
+account_query(struct sa *sa, enum stmt which, int64_t id, const char *thumb,
+	      struct sa_account *out)
+{
+	int rc;
+
+	memset(out, 0, sizeof(*out));
+	if ((rc = get_row(sa, which, id, thumb, read_account, out)) != DEED_OK)
 		sa_account_cleanup(out);
 	return rc;
 }
@@ -937,8 +949,9 @@ order_cas_status(struct sa *sa, int64_t id, enum sa_order_status from, enum sa_o
 /* --- authorizations -------------------------------------------------------------------- */
 
 static int
-read_chall(sqlite3_stmt *s, struct sa_chall *ch)
+read_chall(sqlite3_stmt *s, void *out)
 {
+	struct sa_chall *ch = out;
 	int st, rc;
 
 	memset(ch, 0, sizeof(*ch));
@@ -1139,20 +1152,10 @@ chall_list_processing(struct sa *sa, int64_t *ids, size_t max, size_t *n)
 static int
 chall_get(struct sa *sa, int64_t chall_id, struct sa_chall *out)
 {
-	struct conn *c = acquire(sa);
-	sqlite3_stmt *s = stmt(c, S_CHALL_GET);
-	int rc, step;
+	int rc;
 
 	memset(out, 0, sizeof(*out));
-	sqlite3_bind_int64(s, 1, chall_id);
-	step = sqlite3_step(s);
-	if (step == SQLITE_ROW)
-		rc = read_chall(s, out);
-	else
-		rc = step == SQLITE_DONE ? DEED_ENOTFOUND : map_rc(step);
-	sqlite3_reset(s);
-	release(sa, c);
-	if (rc != DEED_OK)
+	if ((rc = get_row(sa, S_CHALL_GET, chall_id, NULL, read_chall, out)) != DEED_OK)
 		sa_chall_cleanup(out);
 	return rc;
 }
@@ -1278,8 +1281,9 @@ cert_abandon(struct sa *sa, int64_t cert_id, const char *error_json)
 }
 
 static int
-read_cert(sqlite3_stmt *s, struct sa_cert *cert)
+read_cert(sqlite3_stmt *s, void *out)
 {
+	struct sa_cert *cert = out;
 	int st, rc;
 
 	cert->id = sqlite3_column_int64(s, 0);
@@ -1302,23 +1306,10 @@ read_cert(sqlite3_stmt *s, struct sa_cert *cert)
 static int
 cert_query(struct sa *sa, enum stmt which, int64_t id, const char *serial, struct sa_cert *out)
 {
-	struct conn *c = acquire(sa);
-	sqlite3_stmt *s = stmt(c, which);
-	int rc, step;
+	int rc;
 
 	memset(out, 0, sizeof(*out));
-	if (serial != NULL)
-		bind_text(s, 1, serial);
-	else
-		sqlite3_bind_int64(s, 1, id);
-	step = sqlite3_step(s);
-	if (step == SQLITE_ROW)
-		rc = read_cert(s, out);
-	else
-		rc = step == SQLITE_DONE ? DEED_ENOTFOUND : map_rc(step);
-	sqlite3_reset(s);
-	release(sa, c);
-	if (rc != DEED_OK)
+	if ((rc = get_row(sa, which, id, serial, read_cert, out)) != DEED_OK)
 		sa_cert_cleanup(out);
 	return rc;
 }
