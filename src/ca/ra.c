@@ -197,7 +197,7 @@ valid_until(const struct ra *ra, const struct va_result *res, int64_t now)
 {
 	int64_t e = now + (ra->cfg->authz_reuse > 0 ? ra->cfg->authz_reuse : ra->cfg->order_lifetime);
 
-	if (res->persist_until > 0 && res->persist_until < e)
+	if (res->persist_until < e) /* va_validate sets INT64_MAX when there is none */
 		e = res->persist_until;
 	return e > now ? e : now + 1;
 }

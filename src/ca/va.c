@@ -76,7 +76,6 @@ int
 va_validate(struct va *va, const struct va_request *req, struct va_result *res)
 {
 	memset(res, 0, sizeof(*res));
-	res->persist_until = INT64_MAX;
 	if (req->type != NULL && req->identifier != NULL &&
 	    strcmp(req->type, "dns-persist-01") == 0) {
 		/* No token, no key authorization: the account itself is what the record names. */
@@ -90,18 +89,19 @@ va_validate(struct va *va, const struct va_request *req, struct va_result *res)
 	}
 	if (strcmp(req->type, "dns-01") == 0) {
 		va_dns01(va->dns, req, va->cfg.timeout_ms, res);
-		return DEED_OK;
-	}
-	/* RFC 8555 §7.1.3: a wildcard is validated only with dns-01. */
-	if (strcmp(req->type, "http-01") == 0 && !req->wildcard && req->token != NULL) {
+	} else if (strcmp(req->type, "http-01") == 0 && !req->wildcard && req->token != NULL) {
+		/* RFC 8555 §7.1.3: a wildcard is validated only with dns-01. */
 		va_http01(va->dns, &va->cfg, req, res);
-		return DEED_OK;
+	} else {
+		res->prob = PROB_MALFORMED;
+		deed_seterr(res->detail, sizeof(res->detail),
+			    "challenge type %.32s cannot be validated here%s", req->type,
+			    req->wildcard ? " for a wildcard" : "");
+		return DEED_EUNSUPPORTED;
 	}
-	res->prob = PROB_MALFORMED;
-	deed_seterr(res->detail, sizeof(res->detail),
-		    "challenge type %.32s cannot be validated here%s", req->type,
-		    req->wildcard ? " for a wildcard" : "");
-	return DEED_EUNSUPPORTED;
+	/* The validators start from a zeroed result; only dns-persist-01 has a persistUntil. */
+	res->persist_until = INT64_MAX;
+	return DEED_OK;
 }
 
 void

@@ -465,6 +465,26 @@ require_post_as_get(const struct post *p, struct wfe_reply *rep)
 	return true;
 }
 
+/* After the store looked up one of an account's objects: true when it was found and is the
+ * requesting account's; otherwise the reply says why (404, 500, or 403 for another account's). */
+static bool
+owned(struct wfe_reply *rep, int rc, int64_t owner, const struct post *p, const char *what)
+{
+	if (rc == DEED_ENOTFOUND) {
+		reply_prob(rep, PROB_NOT_FOUND, "no such %s", what);
+		return false;
+	}
+	if (rc != DEED_OK) {
+		reply_problem(rep, NULL);
+		return false;
+	}
+	if (owner != p->acct.id) {
+		reply_prob(rep, PROB_UNAUTHORIZED, "%s belongs to another account", what);
+		return false;
+	}
+	return true;
+}
+
 /* --- handlers -------------------------------------------------------------------------- */
 
 static void
@@ -610,18 +630,8 @@ do_order(struct wfe *w, const struct wfe_request *req, int64_t id, struct wfe_re
 	if (!require_post_as_get(&p, rep))
 		goto out;
 	rc = w->sa->ops->order_get(w->sa, id, &o);
-	if (rc == DEED_ENOTFOUND) {
-		reply_prob(rep, PROB_NOT_FOUND, "no such order");
+	if (!owned(rep, rc, o.account_id, &p, "order"))
 		goto out;
-	}
-	if (rc != DEED_OK) {
-		reply_problem(rep, NULL);
-		goto out;
-	}
-	if (o.account_id != p.acct.id) {
-		reply_prob(rep, PROB_UNAUTHORIZED, "order belongs to another account");
-		goto out;
-	}
 	reply_json(rep, 200, render_order(w, &o));
 	if (o.status == SA_ORDER_PROCESSING)
 		add_header(rep, "Retry-After", "1");
@@ -678,18 +688,8 @@ do_authz(struct wfe *w, const struct wfe_request *req, int64_t id, struct wfe_re
 		}
 	}
 	rc = w->sa->ops->authz_get(w->sa, id, &a);
-	if (rc == DEED_ENOTFOUND) {
-		reply_prob(rep, PROB_NOT_FOUND, "no such authorization");
+	if (!owned(rep, rc, a.account_id, &p, "authorization"))
 		goto out;
-	}
-	if (rc != DEED_OK) {
-		reply_problem(rep, NULL);
-		goto out;
-	}
-	if (a.account_id != p.acct.id) {
-		reply_prob(rep, PROB_UNAUTHORIZED, "authorization belongs to another account");
-		goto out;
-	}
 	reply_json(rep, 200, render_authz(w, &a));
 out:
 	sa_authz_cleanup(&a);
@@ -719,18 +719,10 @@ do_chall(struct wfe *w, const struct wfe_request *req, int64_t id, struct wfe_re
 		}
 	} else {
 		rc = w->sa->ops->chall_get(w->sa, id, &c);
-		if (rc == DEED_ENOTFOUND) {
-			reply_prob(rep, PROB_NOT_FOUND, "no such challenge");
+		if (rc == DEED_OK && w->sa->ops->authz_get(w->sa, c.authz_id, &a) != DEED_OK)
+			rc = DEED_EDB; /* a challenge without its authorization: our fault */
+		if (!owned(rep, rc, a.account_id, &p, "challenge"))
 			goto out;
-		}
-		if (rc != DEED_OK || w->sa->ops->authz_get(w->sa, c.authz_id, &a) != DEED_OK) {
-			reply_problem(rep, NULL);
-			goto out;
-		}
-		if (a.account_id != p.acct.id) {
-			reply_prob(rep, PROB_UNAUTHORIZED, "challenge belongs to another account");
-			goto out;
-		}
 	}
 	reply_json(rep, 200, render_chall(w, &c, p.acct.id));
 	add_header(rep, "Link", "<%s/acme/authz/%lld>;rel=\"up\"", w->base,
@@ -760,18 +752,10 @@ do_cert(struct wfe *w, const struct wfe_request *req, int64_t id, struct wfe_rep
 	if (!require_post_as_get(&p, rep))
 		goto out;
 	rc = w->sa->ops->cert_get(w->sa, id, &c);
-	if (rc == DEED_ENOTFOUND || (rc == DEED_OK && c.status != SA_CERT_ISSUED)) {
-		reply_prob(rep, PROB_NOT_FOUND, "no such certificate");
+	if (rc == DEED_OK && c.status != SA_CERT_ISSUED)
+		rc = DEED_ENOTFOUND; /* reserved or abandoned: nothing to download */
+	if (!owned(rep, rc, c.account_id, &p, "certificate"))
 		goto out;
-	}
-	if (rc != DEED_OK) {
-		reply_problem(rep, NULL);
-		goto out;
-	}
-	if (c.account_id != p.acct.id) {
-		reply_prob(rep, PROB_UNAUTHORIZED, "certificate belongs to another account");
-		goto out;
-	}
 	/* RFC 8555 §7.4.2: PEM chain, end-entity first. */
 	q = c.der;
 	if ((x = d2i_X509(NULL, &q, (long)c.der_len)) == NULL ||
