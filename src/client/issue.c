@@ -391,8 +391,6 @@ make_key_and_csr(const struct issue_opts *o, char **key_pem, char **csr_payload)
 	uint8_t *der = NULL;
 	size_t len = 0;
 	char *b = NULL;
-	BIO *bio = NULL;
-	BUF_MEM *mem;
 	int rc;
 
 	if ((rc = jwk_generate(o->key_type != NULL ? o->key_type : "ec256", &k)) != DEED_OK)
@@ -406,18 +404,8 @@ make_key_and_csr(const struct issue_opts *o, char **key_pem, char **csr_payload)
 		goto out;
 	}
 	sprintf(*csr_payload, "{\"csr\":\"%s\"}", b);
-	rc = DEED_ECRYPTO;
-	if ((bio = BIO_new(BIO_s_mem())) == NULL ||
-	    PEM_write_bio_PrivateKey(bio, k->pkey, NULL, NULL, 0, NULL, NULL) != 1)
-		goto out;
-	BIO_get_mem_ptr(bio, &mem);
-	if ((*key_pem = strndup(mem->data, mem->length)) == NULL) {
-		rc = DEED_ENOMEM;
-		goto out;
-	}
-	rc = DEED_OK;
+	rc = jwk_private_pem(k, key_pem);
 out:
-	BIO_free(bio);
 	free(b);
 	free(der);
 	jwk_free(k);

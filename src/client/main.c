@@ -114,22 +114,6 @@ exit_for(int rc)
 /* --- account --------------------------------------------------------------------------- */
 
 static int
-key_to_pem(const struct jwk *k, char **pem)
-{
-	BIO *b = BIO_new(BIO_s_mem());
-	BUF_MEM *m;
-	int rc = DEED_ECRYPTO;
-
-	if (b != NULL && PEM_write_bio_PrivateKey(b, k->pkey, NULL, NULL, 0, NULL, NULL) == 1) {
-		BIO_get_mem_ptr(b, &m);
-		*pem = strndup(m->data, m->length);
-		rc = *pem != NULL ? DEED_OK : DEED_ENOMEM;
-	}
-	BIO_free(b);
-	return rc;
-}
-
-static int
 load_key(const char *path, struct jwk **k)
 {
 	FILE *f = fopen(path, "r");
@@ -202,7 +186,7 @@ save_account(struct ctx *c, bool save_key)
 	}
 	if (save_key) {
 		snprintf(path, sizeof(path), "%s/account.key", c->account_dir);
-		if (key_to_pem(c->key, &pem) != DEED_OK)
+		if (jwk_private_pem(c->key, &pem) != DEED_OK)
 			return EXIT_FAIL;
 		rc = certstore_write_file(path, pem, strlen(pem), 0600, err, sizeof(err));
 		explicit_bzero(pem, strlen(pem));

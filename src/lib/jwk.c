@@ -10,6 +10,7 @@
 #include <openssl/ec.h>
 #include <openssl/err.h>
 #include <openssl/evp.h>
+#include <openssl/pem.h>
 #include <openssl/objects.h>
 #include <openssl/param_build.h>
 
@@ -674,5 +675,22 @@ out:
 	if (rc != DEED_OK)
 		ERR_clear_error();
 	EVP_PKEY_free(pkey);
+	return rc;
+}
+
+int
+jwk_private_pem(const struct jwk *k, char **pem)
+{
+	BIO *b = BIO_new(BIO_s_mem());
+	BUF_MEM *m;
+	int rc = DEED_ECRYPTO;
+
+	*pem = NULL;
+	if (b != NULL && PEM_write_bio_PrivateKey(b, k->pkey, NULL, NULL, 0, NULL, NULL) == 1) {
+		BIO_get_mem_ptr(b, &m);
+		*pem = strndup(m->data, m->length);
+		rc = *pem != NULL ? DEED_OK : DEED_ENOMEM;
+	}
+	BIO_free_all(b);
 	return rc;
 }

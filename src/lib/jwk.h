@@ -72,4 +72,10 @@ int jwk_generate(const char *type, struct jwk **out);
  */
 int jwk_pkey_kty(const EVP_PKEY *pkey, enum jwk_kty *out);
 
+/*
+ * The private key of k (from jwk_generate or a key file) as an unencrypted PKCS#8 PEM string in
+ * *pem (caller frees, after wiping). Returns DEED_OK, DEED_ECRYPTO, DEED_ENOMEM.
+ */
+int jwk_private_pem(const struct jwk *k, char **pem);
+
 void jwk_free(struct jwk *k);
