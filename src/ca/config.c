@@ -50,6 +50,7 @@ static int norm_resolver(const char *v, char **out, char *err, size_t errlen);
 static int norm_url(const char *v, char **out, char *err, size_t errlen);
 static int norm_challenges(const char *v, char **out, char *err, size_t errlen);
 static int norm_persist_form(const char *v, char **out, char *err, size_t errlen);
+static int norm_path(const char *v, char **out, char *err, size_t errlen);
 
 #define OFF(f) offsetof(struct ca_config, f)
 
@@ -96,6 +97,18 @@ static const struct key keys[] = {
      "Comma-separated issuer domain names this CA recognises in CAA records (RFC 8659),\n"
      "advertised as meta.caaIdentities. Empty: none advertised, so a domain whose CAA\n"
      "records name any issuer refuses this CA."},
+    {"caa_check", K_BOOL, OFF(caa_check), 0, 0, NULL, "true",
+     "Check CAA records (RFC 8659, RFC 8657) after each successful validation and refuse\n"
+     "issuance when they do not name this CA (caa_identities). Only a CA whose names are\n"
+     "not in the public DNS (a lab, an internal fleet) should turn this off."},
+    {"caa_recheck", K_DUR, OFF(caa_recheck), 0, 8 * 3600, NULL, "8h",
+     "At finalize, check CAA again for every authorization validated longer ago than\n"
+     "this (0-8h; the CA/B Baseline Requirements allow at most 8 hours)."},
+    {"dnssec_trust_anchor", K_STR, OFF(dnssec_trust_anchor), 0, 0, norm_path,
+     "/usr/share/dns/root.key",
+     "DNSSEC trust anchors (DS or DNSKEY records in zone-file format) validation lookups\n"
+     "are checked against; a bogus answer fails validation. A relative path is under the\n"
+     "CA directory. Empty: no DNSSEC validation (every answer counts as insecure)."},
     {"challenges", K_STR, OFF(challenges), 0, 0, norm_challenges, "http-01,dns-01",
      "Comma-separated challenge types offered: http-01, dns-01, tls-alpn-01,\n"
      "dns-account-01, dns-persist-01 (the server refuses to start with one it lacks)."},
@@ -404,6 +417,18 @@ bad:
 	       "dns_resolver must be an IP address with an optional port "
 	       "(ADDR, ADDR:PORT, [IPv6]:PORT or ADDR@PORT)");
 	return DEED_EMALFORMED;
+}
+
+static int
+norm_path(const char *v, char **out, char *err, size_t errlen)
+{
+	for (const char *p = v; *p != '\0'; p++) {
+		if ((unsigned char)*p < 0x20 || *p == 0x7f) {
+			seterr(err, errlen, "expected a file path without control characters");
+			return DEED_EMALFORMED;
+		}
+	}
+	return dup_out(v, out);
 }
 
 static int

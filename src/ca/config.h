@@ -33,6 +33,9 @@ struct ca_config {
 	char *website;          /* URL, empty = none */
 	char *caa_identities[CONFIG_MAX_CAA]; /* issuer domain names, lowercase */
 	size_t n_caa_identities;
+	bool caa_check;        /* CAA after each validation, default true */
+	int caa_recheck;       /* seconds; older CAA checks are redone at finalize, default 8h */
+	char *dnssec_trust_anchor; /* anchor file; "" = no DNSSEC validation */
 	char *challenges;      /* comma-separated challenge types offered */
 	char *account_hash_prefix; /* dns-persist-01 -02 accountHashPrefix; "" = derived */
 	char *persist_accounturi;  /* dns-persist-01 record forms accepted: both|plain|hashed */

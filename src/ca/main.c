@@ -7,11 +7,15 @@
 #include <time.h>
 
 #include <curl/curl.h>
+#include <openssl/err.h>
+#include <openssl/pem.h>
+#include <openssl/x509.h>
 
 #include "config.h"
 #include "djson.h"
 #include "error.h"
 #include "init.h"
+#include "keypolicy.h"
 #include "log.h"
 #include "ra.h"
 #include "sa.h"
@@ -25,15 +29,23 @@ usage(FILE *f)
 	fprintf(f,
 		"usage: deed-ca init --dir DIR [--name NAME] [--listen ADDR:PORT]\n"
 		"       deed-ca serve --dir DIR [--listen ADDR:PORT] [--dns-resolver ADDR:PORT]\n"
-		"                     [--http01-port N] [--allow-loopback] [--verbose]\n"
+		"                     [--http01-port N] [--tlsalpn01-port N] [--allow-loopback]\n"
+		"                     [--verbose]\n"
+		"       deed-ca admin validations --dir DIR [NAME]\n"
+		"       deed-ca admin block-key --dir DIR PEM-FILE|SPKI-SHA256\n"
+		"       deed-ca admin blocked-keys --dir DIR\n"
 		"\n"
 		"init   make a new CA in DIR: root.pem (the one file clients trust), an\n"
 		"       intermediate, the API's TLS certificate, deed-ca.conf and the database.\n"
-		"       deed-ca admin validations --dir DIR [NAME]\n"
 		"serve  run the ACME server; the directory is https://LISTEN/directory.\n"
 		"       Flags override DIR/deed-ca.conf. SIGTERM or SIGINT stops it cleanly.\n"
 		"admin validations  the audit log of validation attempts (all, or for NAME):\n"
-		"       method, names queried, records seen, TTL, DNSSEC status, result.\n");
+		"       method, names queried, records seen, TTL, DNSSEC status, CAA, result.\n"
+		"admin block-key  refuse a public key from now on, for accounts and certificates:\n"
+		"       a PEM public key, certificate, CSR or private key, or the SHA-256 of the\n"
+		"       key's SubjectPublicKeyInfo (64 lowercase hex digits).\n"
+		"admin blocked-keys  list the blocked keys: hash, when, source (admin, or\n"
+		"       keyCompromise for a key revoked as compromised).\n");
 }
 
 static int
@@ -89,7 +101,7 @@ serve(struct ca_config *cfg)
 	struct ra *ra = NULL;
 	struct wfe *wfe = NULL;
 	struct va_config vc = {0};
-	char err[512] = "", base[512], path[4096], cert[4096], key[4096];
+	char err[512] = "", base[512], path[4096], cert[4096], key[4096], anchor[4096];
 	sigset_t set;
 	int sig = 0, rc, status = 1;
 
@@ -120,6 +132,12 @@ serve(struct ca_config *cfg)
 	vc.tlsalpn01_port = cfg->tlsalpn01_port;
 	vc.allow_loopback = cfg->allow_loopback;
 	vc.timeout_ms = cfg->validation_timeout * 1000;
+	if (cfg->dnssec_trust_anchor != NULL && cfg->dnssec_trust_anchor[0] == '/')
+		vc.trust_anchor_file = cfg->dnssec_trust_anchor;
+	else if (cfg->dnssec_trust_anchor != NULL && cfg->dnssec_trust_anchor[0] != '\0') {
+		snprintf(anchor, sizeof(anchor), "%s/%s", cfg->dir, cfg->dnssec_trust_anchor);
+		vc.trust_anchor_file = anchor;
+	}
 	if ((rc = va_new(&vc, &va, err, sizeof(err))) != DEED_OK) {
 		fprintf(stderr, "deed-ca: validation: %s\n", err[0] ? err : deed_strerror(rc));
 		goto out;
@@ -171,10 +189,24 @@ print_validation(void *arg, const struct sa_validation *v)
 	if (v->records_json != NULL)
 		djson_parse(v->records_json, strlen(v->records_json), 1 << 20, &recs, NULL, 0);
 	json_array_foreach(recs, i, r) {
-		json_t *ttl = json_object_get(r, "ttl");
+		json_t *ttl = json_object_get(r, "ttl"), *caa = json_object_get(r, "caa");
 
+		if (caa != NULL) {
+			/* The CAA check that followed the validation (or a recheck at finalize). */
+			printf("    CAA at %s", djson_str(caa, "name") ? djson_str(caa, "name")
+								: "(no record set)");
+			if (djson_str(caa, "dnssec") != NULL)
+				printf("  dnssec %s", djson_str(caa, "dnssec"));
+			printf("  %s\n", djson_str(caa, "result") ? djson_str(caa, "result") : "?");
+			seen = json_object_get(caa, "records");
+			json_array_foreach(seen, k, x)
+				printf("      %s\n", json_string_value(x));
+			continue;
+		}
 		printf("    %s", djson_str(r, "hostname") ? djson_str(r, "hostname")
 						     : djson_str(r, "url") ? djson_str(r, "url") : "?");
+		if (djson_str(r, "txtName") != NULL)
+			printf("  TXT at %s", djson_str(r, "txtName"));
 		if (ttl != NULL)
 			printf("  ttl %lld", (long long)json_integer_value(ttl));
 		if (djson_str(r, "dnssec") != NULL)
@@ -199,6 +231,95 @@ print_validation(void *arg, const struct sa_validation *v)
 	return 0;
 }
 
+/* The SHA-256 of the public key in a PEM file (public key, certificate, CSR or private key),
+ * as 64 hex digits. */
+static int
+spki_hash_of_file(const char *path, char hex[65], char *err, size_t errlen)
+{
+	EVP_PKEY *pkey = NULL;
+	X509 *x = NULL;
+	X509_REQ *req = NULL;
+	uint8_t h[32];
+	FILE *f;
+	int rc = DEED_EMALFORMED;
+
+	for (int kind = 0; kind < 4 && pkey == NULL; kind++) {
+		if ((f = fopen(path, "r")) == NULL) {
+			deed_seterr(err, errlen, "%s: %s", path, strerror(errno));
+			return DEED_EIO;
+		}
+		if (kind == 0)
+			pkey = PEM_read_PUBKEY(f, NULL, NULL, NULL);
+		else if (kind == 1 && (x = PEM_read_X509(f, NULL, NULL, NULL)) != NULL)
+			pkey = X509_get_pubkey(x);
+		else if (kind == 2 && (req = PEM_read_X509_REQ(f, NULL, NULL, NULL)) != NULL)
+			pkey = X509_REQ_get_pubkey(req);
+		else if (kind == 3)
+			pkey = PEM_read_PrivateKey(f, NULL, NULL, NULL);
+		fclose(f);
+	}
+	ERR_clear_error();
+	if (pkey == NULL)
+		deed_seterr(err, errlen, "%s: no PEM public key, certificate, CSR or private key",
+			    path);
+	else if ((rc = keypolicy_spki_sha256(pkey, h)) == DEED_OK)
+		for (size_t i = 0; i < sizeof(h); i++)
+			snprintf(hex + 2 * i, 3, "%02x", h[i]);
+	EVP_PKEY_free(pkey);
+	X509_free(x);
+	X509_REQ_free(req);
+	return rc;
+}
+
+static bool
+is_sha256_hex(const char *s)
+{
+	size_t i;
+
+	for (i = 0; s[i] != '\0'; i++)
+		if (!((s[i] >= '0' && s[i] <= '9') || (s[i] >= 'a' && s[i] <= 'f')))
+			return false;
+	return i == 64;
+}
+
+static int
+print_blocked(void *arg, const char *h, int64_t at, const char *source)
+{
+	char when[32];
+	time_t t = (time_t)at;
+	struct tm tm;
+
+	strftime(when, sizeof(when), "%Y-%m-%dT%H:%M:%SZ", gmtime_r(&t, &tm));
+	printf("%s  %s  %s\n", h, when, source);
+	(void)arg;
+	return 0;
+}
+
+/* deed-ca admin block-key: the operator adds a key (PEM file or hash) to the blocked list. */
+static int
+admin_block_key(struct sa *sa, const char *what)
+{
+	char hex[65], err[512] = "";
+	int rc;
+
+	if (what == NULL) {
+		usage(stderr);
+		return 2;
+	}
+	if (is_sha256_hex(what))
+		snprintf(hex, sizeof(hex), "%s", what);
+	else if ((rc = spki_hash_of_file(what, hex, err, sizeof(err))) != DEED_OK) {
+		fprintf(stderr, "deed-ca: %s\n", err[0] ? err : deed_strerror(rc));
+		return 1;
+	}
+	if ((rc = sa->ops->blocked_key_add(sa, hex, (int64_t)time(NULL), "admin")) != DEED_OK) {
+		fprintf(stderr, "deed-ca: blocking the key: %s\n", deed_strerror(rc));
+		return 1;
+	}
+	printf("deed-ca: blocked key %s\n", hex);
+	return 0;
+}
+
 static int
 cmd_admin(int argc, char **argv)
 {
@@ -208,14 +329,16 @@ cmd_admin(int argc, char **argv)
 	};
 	struct ca_config cfg;
 	struct sa *sa = NULL;
-	const char *dir = NULL;
+	const char *dir = NULL, *sub, *arg;
 	char err[512] = "", path[4096], url[4200];
 	int c, rc, status = 1;
 
-	if (argc < 2 || strcmp(argv[1], "validations") != 0) {
+	if (argc < 2 || (strcmp(argv[1], "validations") != 0 && strcmp(argv[1], "block-key") != 0 &&
+			 strcmp(argv[1], "blocked-keys") != 0)) {
 		usage(stderr);
 		return 2;
 	}
+	sub = argv[1];
 	argc--;
 	argv++;
 	while ((c = getopt_long(argc, argv, "d:", opts, NULL)) != -1) {
@@ -229,6 +352,7 @@ cmd_admin(int argc, char **argv)
 		usage(stderr);
 		return 2;
 	}
+	arg = optind < argc ? argv[optind] : NULL;
 	if (config_defaults(&cfg, dir) != DEED_OK)
 		return 1;
 	snprintf(path, sizeof(path), "%s/deed-ca.conf", dir);
@@ -241,9 +365,16 @@ cmd_admin(int argc, char **argv)
 		fprintf(stderr, "deed-ca: database: %s\n", err[0] ? err : deed_strerror(rc));
 		goto out;
 	}
-	if ((rc = sa->ops->validation_list(sa, optind < argc ? argv[optind] : NULL,
-					   print_validation, NULL)) != DEED_OK) {
-		fprintf(stderr, "deed-ca: reading the audit log: %s\n", deed_strerror(rc));
+	if (strcmp(sub, "block-key") == 0) {
+		status = admin_block_key(sa, arg);
+		goto out;
+	}
+	if (strcmp(sub, "blocked-keys") == 0)
+		rc = sa->ops->blocked_key_list(sa, print_blocked, NULL);
+	else
+		rc = sa->ops->validation_list(sa, arg, print_validation, NULL);
+	if (rc != DEED_OK) {
+		fprintf(stderr, "deed-ca: reading the database: %s\n", deed_strerror(rc));
 		goto out;
 	}
 	status = 0;

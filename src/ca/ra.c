@@ -150,6 +150,47 @@ prob_dump(json_t *p)
 	return s;
 }
 
+/* The SHA-256 of pkey's SubjectPublicKeyInfo in lowercase hex: the blocked-keys list's key. */
+static int
+spki_hex(EVP_PKEY *pkey, char hex[65])
+{
+	uint8_t h[32];
+	int rc;
+
+	if ((rc = keypolicy_spki_sha256(pkey, h)) != DEED_OK)
+		return rc;
+	for (size_t i = 0; i < sizeof(h); i++)
+		snprintf(hex + 2 * i, 3, "%02x", h[i]);
+	return DEED_OK;
+}
+
+/* The key policy, then the blocked-keys list. err gets the reason for the client. Returns
+ * DEED_OK, DEED_EBADKEY, or a storage error. */
+static int
+check_key(struct ra *ra, EVP_PKEY *pkey, enum keypolicy_use use, char *err, size_t errlen)
+{
+	char hex[65];
+	int rc;
+
+	if ((rc = keypolicy_check(pkey, use, err, errlen)) != DEED_OK)
+		return rc;
+	if ((rc = spki_hex(pkey, hex)) != DEED_OK) {
+		deed_seterr(err, errlen, "cannot encode the public key");
+		return DEED_EBADKEY;
+	}
+	rc = ra->sa->ops->blocked_key_has(ra->sa, hex);
+	if (rc == DEED_ENOTFOUND)
+		return DEED_OK;
+	if (rc == DEED_OK) {
+		deed_seterr(err, errlen, "public key is forbidden: it is on this CA's blocked-keys "
+					 "list (SPKI SHA-256 %s)",
+			    hex);
+		return DEED_EBADKEY;
+	}
+	deed_seterr(err, errlen, "cannot check the blocked-keys list");
+	return rc;
+}
+
 /* The fields of a validation request, from the stored challenge, authorization and account.
  * buf holds the strings the request points to. */
 struct vreq {
@@ -173,11 +214,13 @@ fill_request(struct ra *ra, const struct sa_chall *ch, const struct sa_authz *az
 	v->req.token = ch->token;
 	v->req.key_authz = v->ka;
 	v->req.account_url = v->acct_url;
+	/* Our issuer domain names: what CAA records and dns-persist-01 records must name. */
+	v->req.issuers = (const char *const *)ra->cfg->caa_identities;
+	v->req.n_issuers = ra->cfg->n_caa_identities;
+	v->req.check_caa = ra->cfg->caa_check;
 	if (strcmp(ch->type, "dns-persist-01") == 0) {
 		const char *form = ra->cfg->persist_accounturi;
 
-		v->req.issuers = (const char *const *)ra->cfg->caa_identities;
-		v->req.n_issuers = ra->cfg->n_caa_identities;
 		v->req.accept_plain = form == NULL || strcmp(form, "hashed") != 0;
 		v->req.hash_prefix = form == NULL || strcmp(form, "plain") != 0 ? ra->hash_prefix
 										   : NULL;
@@ -459,7 +502,8 @@ recover(struct ra *ra)
 static int
 parse_types(struct ra *ra, const char *list, char *err, size_t errlen)
 {
-	static const char *known[] = {"http-01", "dns-01", "dns-persist-01"};
+	static const char *known[] = {"http-01",	"dns-01",	 "tls-alpn-01",
+				      "dns-account-01", "dns-persist-01"};
 	char *copy = strdup(list != NULL ? list : ""), *save = NULL, *t;
 	int rc = DEED_OK;
 
@@ -641,8 +685,9 @@ ra_new_account(struct ra *ra, const struct jwk *key, const json_t *payload,
 		*prob = prob_new(PROB_ACCOUNT_DOES_NOT_EXIST, "no account exists with this key");
 		return DEED_ENOTFOUND;
 	}
-	if ((rc = keypolicy_check(key->pkey, KEYPOLICY_ACCOUNT, err, sizeof(err))) != DEED_OK) {
-		*prob = prob_new(PROB_BAD_PUBLIC_KEY, "%s", err);
+	if ((rc = check_key(ra, key->pkey, KEYPOLICY_ACCOUNT, err, sizeof(err))) != DEED_OK) {
+		*prob = prob_new(rc == DEED_EBADKEY ? PROB_BAD_PUBLIC_KEY : PROB_SERVER_INTERNAL,
+				 "%s", err);
 		return rc;
 	}
 	tos = json_object_get(payload, "termsOfServiceAgreed");
@@ -773,9 +818,9 @@ ra_key_change(struct ra *ra, struct sa_account *acct, const char *outer_url,
 		rc = DEED_EMALFORMED;
 		goto out;
 	}
-	if ((rc = keypolicy_check(j->jwk->pkey, KEYPOLICY_ACCOUNT, err, sizeof(err))) !=
-	    DEED_OK) {
-		*prob = prob_new(PROB_BAD_PUBLIC_KEY, "new key: %s", err);
+	if ((rc = check_key(ra, j->jwk->pkey, KEYPOLICY_ACCOUNT, err, sizeof(err))) != DEED_OK) {
+		*prob = prob_new(rc == DEED_EBADKEY ? PROB_BAD_PUBLIC_KEY : PROB_SERVER_INTERNAL,
+				 "new key: %s", err);
 		goto out;
 	}
 	if ((rc = jws_verify(j, j->jwk)) != DEED_OK) {
@@ -867,8 +912,8 @@ new_token(char *out, size_t outsz)
 	return b64url_encode_buf(raw, sizeof(raw), out, outsz);
 }
 
-/* Challenges offered for one identifier: every configured type, less http-01 for wildcards
- * (RFC 8555 §7.1.3: only DNS-based proof can cover a whole subtree). */
+/* Challenges offered for one identifier: every configured type, less http-01 and tls-alpn-01
+ * for wildcards (RFC 8555 §7.1.3, RFC 8737 §3: only DNS-based proof covers a subtree). */
 static int
 make_challenges(struct ra *ra, struct sa_authz *az)
 {
@@ -879,7 +924,8 @@ make_challenges(struct ra *ra, struct sa_authz *az)
 	for (size_t i = 0; i < ra->n_types; i++) {
 		struct sa_chall *c = &az->challs[az->n_challs];
 
-		if (az->wildcard && strcmp(ra->types[i], "http-01") == 0)
+		if (az->wildcard && (strcmp(ra->types[i], "http-01") == 0 ||
+				     strcmp(ra->types[i], "tls-alpn-01") == 0))
 			continue;
 		snprintf(c->type, sizeof(c->type), "%s", ra->types[i]);
 		c->status = SA_CHALL_PENDING;
@@ -1276,6 +1322,57 @@ out:
 	return rc;
 }
 
+/*
+ * CAA again at finalize (CA/B BR §3.2.2.8: checked within 8 hours before issuance) for every
+ * authorization whose validation, and so whose CAA check, is older than caa_recheck.
+ * Reused authorizations are the usual case. A refusal leaves the order ready: once the
+ * domain's CAA names us again, finalize succeeds.
+ */
+static int
+recheck_caa(struct ra *ra, const struct sa_account *acct, const struct sa_order *o,
+	    json_t **prob)
+{
+	int rc = DEED_OK;
+
+	if (!ra->cfg->caa_check)
+		return DEED_OK;
+	for (size_t i = 0; i < o->n_authz && rc == DEED_OK; i++) {
+		struct sa_authz az = {0};
+		struct va_result res = {0};
+		const struct sa_chall *ch = NULL;
+		struct vreq v;
+		char *err_json = NULL, *rec_json = NULL;
+		int64_t now = now_s();
+
+		if ((rc = ra->sa->ops->authz_get(ra->sa, o->authz_ids[i], &az)) != DEED_OK)
+			break;
+		for (size_t k = 0; k < az.n_challs; k++)
+			if (az.challs[k].status == SA_CHALL_VALID)
+				ch = &az.challs[k];
+		if (ch != NULL && now - ch->validated_at >= ra->cfg->caa_recheck &&
+		    (rc = fill_request(ra, ch, &az, acct, &v)) == DEED_OK) {
+			va_check_caa(ra->va, &v.req, &res);
+			if (!res.ok)
+				err_json = prob_dump(prob_new(res.prob, "%s", res.detail));
+			if (res.records != NULL)
+				rec_json = djson_dump(res.records);
+			audit(ra, acct->id, &az, "caa", false, &res, err_json, rec_json);
+			if (!res.ok) {
+				*prob = prob_new(res.prob, "%s", res.detail);
+				rc = DEED_EDENIED;
+			}
+			log_info("ra: CAA recheck at finalize for %s%s (order %lld): %s",
+				 az.wildcard ? "*." : "", az.identifier, (long long)o->id,
+				 res.ok ? "allowed" : res.detail);
+		}
+		free(err_json);
+		free(rec_json);
+		va_result_cleanup(&res);
+		sa_authz_cleanup(&az);
+	}
+	return rc;
+}
+
 int
 ra_finalize(struct ra *ra, const struct sa_account *acct, int64_t order_id,
 	    const json_t *payload, struct sa_order *out, json_t **prob)
@@ -1322,8 +1419,12 @@ ra_finalize(struct ra *ra, const struct sa_account *acct, int64_t order_id,
 		*prob = prob_new(PROB_BAD_CSR, "%s", err);
 		goto out;
 	}
-	if ((rc = keypolicy_check(c->pkey, KEYPOLICY_CERT, err, sizeof(err))) != DEED_OK) {
-		*prob = prob_new(PROB_BAD_CSR, "%s", err);
+	/* The key's problem is badPublicKey (RFC 8555 §6.7: "the JWS was signed by a public key
+	 * the server does not support" reads as any key we refuse); the rest of the CSR's are
+	 * badCSR. */
+	if ((rc = check_key(ra, c->pkey, KEYPOLICY_CERT, err, sizeof(err))) != DEED_OK) {
+		*prob = prob_new(rc == DEED_EBADKEY ? PROB_BAD_PUBLIC_KEY : PROB_SERVER_INTERNAL,
+				 "CSR key: %s", err);
 		goto out;
 	}
 	if (same_key(c->pkey, acct)) {
@@ -1343,6 +1444,8 @@ ra_finalize(struct ra *ra, const struct sa_account *acct, int64_t order_id,
 		rc = DEED_EDENIED;
 		goto out;
 	}
+	if ((rc = recheck_caa(ra, acct, out, prob)) != DEED_OK)
+		goto out;
 	rc = issue(ra, acct, out, c, prob);
 out:
 	csr_free(c);
@@ -1357,6 +1460,8 @@ out:
 /* RFC 5280 §5.3.1 reasons a subscriber may give: unspecified, keyCompromise, superseded,
  * cessationOfOperation, and affiliationChanged/privilegeWithdrawn which carry no CA-side
  * meaning. certificateHold, removeFromCRL and the CA-compromise reasons are refused. */
+#define REASON_KEY_COMPROMISE 1
+
 static bool
 reason_allowed(long long r)
 {
@@ -1463,6 +1568,16 @@ ra_revoke(struct ra *ra, const struct sa_account *acct, const struct jwk *key,
 		*prob = prob_new(PROB_ALREADY_REVOKED, "certificate is already revoked");
 	else if (rc == DEED_OK)
 		log_info("ra: revoked certificate %s, reason %lld", serial, reason);
+	/* A compromised key is refused from now on, for every account and certificate. */
+	if (rc == DEED_OK && reason == REASON_KEY_COMPROMISE) {
+		char kh[65];
+
+		if (spki_hex(X509_get0_pubkey(x), kh) != DEED_OK ||
+		    ra->sa->ops->blocked_key_add(ra->sa, kh, now_s(), "keyCompromise") != DEED_OK)
+			log_err("ra: cannot block the key of revoked certificate %s", serial);
+		else
+			log_info("ra: blocked key %s (keyCompromise)", kh);
+	}
 out:
 	OPENSSL_free(hex);
 	BN_free(bn);

@@ -214,6 +214,17 @@ struct sa_ops {
 			       int (*fn)(void *arg, const struct sa_validation *v), void *arg);
 	/* Whether the account ever passed a validation of method: DEED_OK (yes), DEED_ENOTFOUND. */
 	int (*validation_any_ok)(struct sa *sa, int64_t account_id, const char *method);
+
+	/* Blocked public keys, by SHA-256 of the SubjectPublicKeyInfo as 64 lowercase hex
+	 * digits. Adding a key already there is DEED_OK and keeps the first entry. has:
+	 * DEED_OK (blocked) or DEED_ENOTFOUND. list: oldest first; fn returns non-zero to stop. */
+	int (*blocked_key_add)(struct sa *sa, const char *spki_sha256, int64_t at,
+			       const char *source);
+	int (*blocked_key_has)(struct sa *sa, const char *spki_sha256);
+	int (*blocked_key_list)(struct sa *sa,
+				int (*fn)(void *arg, const char *spki_sha256, int64_t at,
+					  const char *source),
+				void *arg);
 };
 
 struct sa {

@@ -48,6 +48,7 @@ enum stmt {
 	S_CERT_ORDER_RESERVE, S_CERT_INSERT, S_CERT_SETTLE, S_CERT_ORDER_SETTLE, S_CERT_GET,
 	S_CERT_BY_SERIAL, S_CERT_REVOKE, S_CERT_EXISTS, S_CERT_RESERVED,
 	S_VAL_INSERT, S_VAL_LIST, S_VAL_LIST_ALL, S_VAL_ANY_OK,
+	S_BLOCK_ADD, S_BLOCK_HAS, S_BLOCK_LIST,
 	N_STMT
 };
 
@@ -151,6 +152,11 @@ static const char *const sql[N_STMT] = {
 			 "LIMIT 1",
 	[S_VAL_LIST_ALL] = "SELECT id, at, account_id, identifier, wildcard, method, jit, ok, "
 			   "problem, records FROM validations ORDER BY id",
+	[S_BLOCK_ADD] = "INSERT INTO blocked_keys(spki_sha256, added_at, source) VALUES (?1, ?2, ?3) "
+			"ON CONFLICT(spki_sha256) DO NOTHING",
+	[S_BLOCK_HAS] = "SELECT 1 FROM blocked_keys WHERE spki_sha256 = ?1",
+	[S_BLOCK_LIST] = "SELECT spki_sha256, added_at, source FROM blocked_keys ORDER BY added_at, "
+			 "spki_sha256",
 };
 
 /*
@@ -236,7 +242,15 @@ static const char migration_2[] =
 	"CREATE INDEX validations_identifier ON validations(identifier, id);"
 	"CREATE INDEX validations_account ON validations(account_id, method, ok);";
 
-static const char *const migrations[] = {migration_1, migration_2};
+/* v3: public keys refused for accounts and certificates (SHA-256 of the SubjectPublicKeyInfo,
+ * lowercase hex): added by the operator, and by every keyCompromise revocation. */
+static const char migration_3[] =
+	"CREATE TABLE blocked_keys ("
+	" spki_sha256 TEXT PRIMARY KEY CHECK (length(spki_sha256) = 64),"
+	" added_at INTEGER NOT NULL,"
+	" source TEXT NOT NULL);";
+
+static const char *const migrations[] = {migration_1, migration_2, migration_3};
 #define SCHEMA_VERSION ((int)(sizeof(migrations) / sizeof(migrations[0])))
 
 struct conn {
@@ -1455,8 +1469,66 @@ validation_any_ok(struct sa *sa, int64_t account_id, const char *method)
 	return step == SQLITE_DONE ? DEED_ENOTFOUND : map_rc(step);
 }
 
+static int
+blocked_key_add(struct sa *sa, const char *spki_sha256, int64_t at, const char *source)
+{
+	struct conn *c = acquire(sa);
+	sqlite3_stmt *s = stmt(c, S_BLOCK_ADD);
+	int rc;
+
+	bind_text(s, 1, spki_sha256);
+	sqlite3_bind_int64(s, 2, at);
+	bind_text(s, 3, source);
+	rc = run(s, NULL);
+	release(sa, c);
+	return rc;
+}
+
+static int
+blocked_key_has(struct sa *sa, const char *spki_sha256)
+{
+	struct conn *c = acquire(sa);
+	sqlite3_stmt *s = stmt(c, S_BLOCK_HAS);
+	int step;
+
+	bind_text(s, 1, spki_sha256);
+	step = sqlite3_step(s);
+	sqlite3_reset(s);
+	release(sa, c);
+	if (step == SQLITE_ROW)
+		return DEED_OK;
+	return step == SQLITE_DONE ? DEED_ENOTFOUND : map_rc(step);
+}
+
+static int
+blocked_key_list(struct sa *sa, int (*fn)(void *arg, const char *spki_sha256, int64_t at,
+					  const char *source),
+		 void *arg)
+{
+	struct conn *c = acquire(sa);
+	sqlite3_stmt *s = stmt(c, S_BLOCK_LIST);
+	int step, rc = DEED_OK;
+
+	while ((step = sqlite3_step(s)) == SQLITE_ROW) {
+		const char *h = (const char *)sqlite3_column_text(s, 0);
+		const char *src = (const char *)sqlite3_column_text(s, 2);
+
+		if (fn(arg, h != NULL ? h : "", sqlite3_column_int64(s, 1), src != NULL ? src : "") !=
+		    0)
+			break;
+	}
+	if (step != SQLITE_ROW && step != SQLITE_DONE)
+		rc = map_rc(step);
+	sqlite3_reset(s);
+	release(sa, c);
+	return rc;
+}
+
 static const struct sa_ops sqlite_ops = {
 	.close = sqlite_close,
+	.blocked_key_add = blocked_key_add,
+	.blocked_key_has = blocked_key_has,
+	.blocked_key_list = blocked_key_list,
 	.validation_add = validation_add,
 	.validation_list = validation_list,
 	.validation_any_ok = validation_any_ok,

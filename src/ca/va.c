@@ -1,4 +1,5 @@
 #include <pthread.h>
+#include <stdarg.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -8,9 +9,11 @@
 
 #include "error.h"
 #include "va.h"
+#include "va_caa.h"
 #include "va_dns.h"
 #include "va_persist.h"
 #include "va_http.h"
+#include "va_tlsalpn.h"
 
 #define PRINTABLE_MAX 100 /* bytes of a value from the network echoed in a problem detail */
 
@@ -72,6 +75,42 @@ va_free(struct va *va)
 	free(va);
 }
 
+static void
+caa_request(const struct va_request *req, struct va_caa_request *c)
+{
+	memset(c, 0, sizeof(*c));
+	c->identifier = req->identifier;
+	c->wildcard = req->wildcard;
+	c->method = req->type;
+	c->account_url = req->account_url;
+	c->issuers = req->issuers;
+	c->n_issuers = req->n_issuers;
+}
+
+/* After a passing DCV, when asked: CAA is checked by the same perspective right away, its
+ * record appended to the DCV's; a refusal turns the result into a failure. */
+static void
+caa_after_dcv(struct va *va, const struct va_request *req, struct va_result *res)
+{
+	struct va_caa_request c;
+
+	if (!req->check_caa || !res->ok)
+		return;
+	caa_request(req, &c);
+	va_caa_check(va->dns, &c, va->cfg.timeout_ms, res);
+}
+
+void
+va_check_caa(struct va *va, const struct va_request *req, struct va_result *res)
+{
+	struct va_caa_request c;
+
+	memset(res, 0, sizeof(*res));
+	res->persist_until = INT64_MAX;
+	caa_request(req, &c);
+	va_caa_check(va->dns, &c, va->cfg.timeout_ms, res);
+}
+
 int
 va_validate(struct va *va, const struct va_request *req, struct va_result *res)
 {
@@ -80,6 +119,7 @@ va_validate(struct va *va, const struct va_request *req, struct va_result *res)
 	    strcmp(req->type, "dns-persist-01") == 0) {
 		/* No token, no key authorization: the account itself is what the record names. */
 		va_persist01(va->dns, req, va->cfg.timeout_ms, res);
+		caa_after_dcv(va, req, res);
 		return DEED_OK;
 	}
 	if (req->type == NULL || req->identifier == NULL || req->key_authz == NULL) {
@@ -89,9 +129,16 @@ va_validate(struct va *va, const struct va_request *req, struct va_result *res)
 	}
 	if (strcmp(req->type, "dns-01") == 0) {
 		va_dns01(va->dns, req, va->cfg.timeout_ms, res);
+	} else if (strcmp(req->type, "dns-account-01") == 0) {
+		/* draft-ietf-acme-dns-account-label: dns-01 under the account's label; like
+		 * dns-01 it may validate a wildcard. */
+		va_dns_account01(va->dns, req, va->cfg.timeout_ms, res);
 	} else if (strcmp(req->type, "http-01") == 0 && !req->wildcard && req->token != NULL) {
 		/* RFC 8555 §7.1.3: a wildcard is validated only with dns-01. */
 		va_http01(va->dns, &va->cfg, req, res);
+	} else if (strcmp(req->type, "tls-alpn-01") == 0 && !req->wildcard) {
+		/* RFC 8737 §3: nor with tls-alpn-01. */
+		va_tlsalpn01(va->dns, &va->cfg, req, res);
 	} else {
 		res->prob = PROB_MALFORMED;
 		deed_seterr(res->detail, sizeof(res->detail),
@@ -101,6 +148,7 @@ va_validate(struct va *va, const struct va_request *req, struct va_result *res)
 	}
 	/* The validators start from a zeroed result; only dns-persist-01 has a persistUntil. */
 	res->persist_until = INT64_MAX;
+	caa_after_dcv(va, req, res);
 	return DEED_OK;
 }
 
@@ -111,6 +159,18 @@ va_result_cleanup(struct va_result *res)
 		return;
 	json_decref(res->records);
 	res->records = NULL;
+}
+
+bool
+va_fail(struct va_result *res, enum prob_type t, const char *fmt, ...)
+{
+	va_list ap;
+
+	res->prob = t;
+	va_start(ap, fmt);
+	vsnprintf(res->detail, sizeof(res->detail), fmt, ap);
+	va_end(ap);
+	return false;
 }
 
 void

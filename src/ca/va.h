@@ -28,10 +28,14 @@ struct va_request {
 	bool wildcard;
 	const char *token;
 	const char *key_authz;   /* token "." thumbprint */
-	const char *account_url;
-	/* dns-persist-01 only */
+	const char *account_url; /* as in kid; dns-account-01 hashes it into its label */
+	/* Check CAA (va_caa.h) once the challenge passed, for type as the validation method;
+	 * issuers are then our CAA issuer domain names. */
+	bool check_caa;
+	/* dns-persist-01 and CAA */
 	const char *const *issuers;     /* our issuer domain names (caa_identities) */
 	size_t n_issuers;
+	/* dns-persist-01 only */
 	bool accept_plain;              /* accounturi may be the account URL (draft -01) */
 	const char *hash_prefix;        /* accountHashPrefix, NULL = hashed form refused (-02) */
 	const char *const *thumbprints; /* the account's key thumbprints, newest first */
@@ -61,7 +65,18 @@ void va_free(struct va *va);
  * Returns DEED_OK, or DEED_EUNSUPPORTED for an unknown challenge type. */
 int va_validate(struct va *va, const struct va_request *req, struct va_result *res);
 
+/* CAA alone (RFC 8659, RFC 8657), for the RA's recheck before issuance: req->identifier,
+ * wildcard, type (the method that validated the authorization), account_url and issuers are
+ * used. res is filled afresh: ok, and prob (PROB_CAA, PROB_DNS) and detail when refused;
+ * records holds the one CAA validationRecord (va_caa.h). */
+void va_check_caa(struct va *va, const struct va_request *req, struct va_result *res);
+
 void va_result_cleanup(struct va_result *res);
+
+/* Set res's problem type and detail (printf-style); returns false, so that a validator can
+ * `return va_fail(...)`. */
+bool va_fail(struct va_result *res, enum prob_type t, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
 
 /* A value from the network made fit for a problem detail: at most 100 of its len bytes,
  * quotes and backslashes escaped, other unprintable bytes as \DDD, "..." when cut. out should

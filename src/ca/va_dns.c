@@ -5,12 +5,15 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
+#include <sys/stat.h>
 #include <time.h>
 
 #include <openssl/crypto.h>
 #include <openssl/evp.h>
 #include <unbound.h>
 
+#include "acctlabel.h"
 #include "b64url.h"
 #include "error.h"
 #include "va_dns.h"
@@ -166,10 +169,23 @@ ctx_open(const struct va_dns *d, FILE *log, struct ub_ctx **out, const char **st
 	*step = d->ta_file != NULL ? d->ta_file : "set-up";
 	if (d->ta_file != NULL && (u = ub_ctx_add_ta_file(ctx, d->ta_file)) != 0)
 		goto out;
-	/* libunbound answers RFC 6761's "test." itself (NXDOMAIN). Let the resolver decide, so
-	 * that lab and test zones under .test resolve. This also finalizes the context (and
-	 * loads the trust anchors) while we hold the lock. */
-	u = ub_ctx_zone_add(ctx, "test.", "nodefault");
+	/* RFC 6761 §6.2: "test." is never delegated, so no chain of trust reaches names under
+	 * it from the root's anchor, and with that anchor every lab and test answer would be
+	 * bogus. Treat it as unsigned. An anchor in the file for a zone below it still wins
+	 * (libunbound: a trust anchor overrides domain-insecure), so a signed zone under .test
+	 * whose DS or DNSKEY is in the file validates secure. */
+	if (d->ta_file != NULL && (u = ub_ctx_set_option(ctx, "domain-insecure:", "test.")) != 0)
+		goto out;
+	/* libunbound answers RFC 6761's "test." itself (NXDOMAIN for every name under it). Let
+	 * the resolver answer names below it, so that lab and test zones under .test resolve,
+	 * but answer "test." itself here: it is never delegated, so it has no records, and a
+	 * forwarder authoritative only for a zone below it would refuse the CAA lookup that
+	 * climbs there. This also finalizes the context (and loads the trust anchors) while
+	 * we hold the lock. */
+	if ((u = ub_ctx_zone_add(ctx, "test.", "transparent")) != 0)
+		goto out;
+	u = ub_ctx_data_add(ctx, "test. 86400 IN SOA localhost. nobody.invalid. 1 3600 1200 "
+				 "604800 86400");
 out:
 	if (u != 0) {
 		ub_ctx_delete(ctx);
@@ -206,6 +222,41 @@ first_reason(char *log)
 	return log;
 }
 
+/*
+ * The anchor file, checked before libunbound reads it: libunbound loops for ever on a
+ * directory, and takes a file without an anchor (empty, all comments) as "validate nothing",
+ * which would turn DNSSEC off without a word. A line holds an anchor when one of its fields,
+ * before any ';' comment, is the type DS or DNSKEY (base64 and hex never contain blanks).
+ */
+static int
+ta_file_check(const char *path, char *err, size_t errlen)
+{
+	char line[1024], *tok, *save;
+	struct stat st;
+	bool found = false;
+	FILE *f;
+
+	if ((f = fopen(path, "r")) == NULL) {
+		deed_seterr(err, errlen, "DNSSEC trust anchors %s: %s", path, strerror(errno));
+		return DEED_EINVAL;
+	}
+	if (fstat(fileno(f), &st) != 0 || !S_ISREG(st.st_mode)) {
+		fclose(f);
+		deed_seterr(err, errlen, "DNSSEC trust anchors %s: not a regular file", path);
+		return DEED_EINVAL;
+	}
+	while (!found && fgets(line, sizeof(line), f) != NULL) {
+		line[strcspn(line, ";")] = '\0';
+		for (tok = strtok_r(line, " \t\r\n()", &save); tok != NULL && !found;
+		     tok = strtok_r(NULL, " \t\r\n()", &save))
+			found = strcasecmp(tok, "DS") == 0 || strcasecmp(tok, "DNSKEY") == 0;
+	}
+	fclose(f);
+	if (!found)
+		deed_seterr(err, errlen, "DNSSEC trust anchors %s: no DS or DNSKEY record", path);
+	return found ? DEED_OK : DEED_EINVAL;
+}
+
 int
 va_dns_new(const char *resolver, const char *trust_anchor_file, struct va_dns **out, char *err,
 	   size_t errlen)
@@ -230,9 +281,13 @@ va_dns_new(const char *resolver, const char *trust_anchor_file, struct va_dns **
 		    resolver);
 		goto out;
 	}
-	if (trust_anchor_file != NULL && trust_anchor_file[0] != '\0' &&
-	    (d->ta_file = strdup(trust_anchor_file)) == NULL)
-		goto out;
+	if (trust_anchor_file != NULL && trust_anchor_file[0] != '\0') {
+		if ((rc = ta_file_check(trust_anchor_file, err, errlen)) != DEED_OK)
+			goto out;
+		rc = DEED_ENOMEM;
+		if ((d->ta_file = strdup(trust_anchor_file)) == NULL)
+			goto out;
+	}
 	/* Set up one context now, so that a bad anchor file or an unreadable resolv.conf is
 	 * reported at start, with libunbound's reason, rather than at every validation. */
 	if ((log = open_memstream(&logbuf, &loglen)) == NULL)
@@ -240,8 +295,9 @@ va_dns_new(const char *resolver, const char *trust_anchor_file, struct va_dns **
 	if ((u = ctx_open(d, log, &probe, &step)) != 0) {
 		rc = u == UB_NOMEM ? DEED_ENOMEM : DEED_EINVAL;
 		fflush(log);
-		deed_seterr(err, errlen, "DNS resolver (%s): %s%s%s", step, ub_strerror(u),
-			    loglen ? ": " : "", first_reason(logbuf));
+		deed_seterr(err, errlen, "%s (%s): %s%s%s",
+			    step == d->ta_file ? "DNSSEC trust anchors" : "DNS resolver", step,
+			    ub_strerror(u), loglen ? ": " : "", first_reason(logbuf));
 		goto out;
 	}
 	*out = d;
@@ -491,23 +547,22 @@ va_dns_failed(int rc, const struct va_dns_answer *ans, const char *name, int rrt
 	return true;
 }
 
-void
-va_dns01(struct va_dns *d, const struct va_request *req, int timeout_ms, struct va_result *res)
+/*
+ * The TXT check that dns-01 and dns-account-01 share, at qname: any RR whose joined
+ * character-strings equal base64url(SHA-256(key authorization)) passes. about is appended to
+ * an unauthorized detail ("" for nothing). res is zeroed by the caller.
+ */
+static void
+txt_challenge(struct va_dns *d, const struct va_request *req, const char *qname, const char *about,
+	      int timeout_ms, struct va_result *res)
 {
 	struct va_dns_answer ans = {0};
 	uint8_t digest[32];
-	char want[64], qname[300], seen[408];
+	char want[64], seen[408];
 	json_t *rec = NULL;
 	int rc;
 
-	memset(res, 0, sizeof(*res));
 	res->prob = PROB_SERVER_INTERNAL;
-	if (strlen(req->identifier) > 253) {
-		res->prob = PROB_MALFORMED;
-		deed_seterr(res->detail, sizeof(res->detail), "identifier too long");
-		return;
-	}
-	snprintf(qname, sizeof(qname), "_acme-challenge.%s", req->identifier);
 	/* RFC 8555 §8.4: the record holds base64url(SHA-256(key authorization)). */
 	if (EVP_Digest(req->key_authz, strlen(req->key_authz), digest, NULL, EVP_sha256(), NULL) !=
 		1 ||
@@ -531,7 +586,8 @@ va_dns01(struct va_dns *d, const struct va_request *req, int timeout_ms, struct 
 	}
 	res->prob = PROB_UNAUTHORIZED;
 	if (ans.n == 0) {
-		deed_seterr(res->detail, sizeof(res->detail), "No TXT record found at %s", qname);
+		deed_seterr(res->detail, sizeof(res->detail), "No TXT record found at %s%s", qname,
+			    about);
 		goto out;
 	}
 	/* Any record may match: a name and its wildcard in one order publish two values. */
@@ -542,12 +598,59 @@ va_dns01(struct va_dns *d, const struct va_request *req, int timeout_ms, struct 
 		va_printable(ans.rr[0], ans.len[0], seen, sizeof(seen));
 		if (ans.n > 1)
 			deed_seterr(res->detail, sizeof(res->detail),
-				    "Incorrect TXT record \"%s\" (and %zu more) found at %s", seen,
-				    ans.n - 1, qname);
+				    "Incorrect TXT record \"%s\" (and %zu more) found at %s%s",
+				    seen, ans.n - 1, qname, about);
 		else
 			deed_seterr(res->detail, sizeof(res->detail),
-				    "Incorrect TXT record \"%s\" found at %s", seen, qname);
+				    "Incorrect TXT record \"%s\" found at %s%s", seen, qname,
+				    about);
 	}
 out:
 	va_dns_answer_cleanup(&ans);
+}
+
+void
+va_dns01(struct va_dns *d, const struct va_request *req, int timeout_ms, struct va_result *res)
+{
+	char qname[300];
+
+	memset(res, 0, sizeof(*res));
+	if (strlen(req->identifier) > 253) {
+		res->prob = PROB_MALFORMED;
+		deed_seterr(res->detail, sizeof(res->detail), "identifier too long");
+		return;
+	}
+	snprintf(qname, sizeof(qname), "_acme-challenge.%s", req->identifier);
+	txt_challenge(d, req, qname, "", timeout_ms, res);
+}
+
+void
+va_dns_account01(struct va_dns *d, const struct va_request *req, int timeout_ms,
+		 struct va_result *res)
+{
+	char qname[300], about[300];
+	int rc;
+
+	memset(res, 0, sizeof(*res));
+	/* draft-ietf-acme-dns-account-label §3: the record sits under a label derived from the
+	 * account URL, so a record another account published for the same name never counts. */
+	rc = acctlabel_name(req->account_url, req->identifier, qname, sizeof(qname));
+	if (rc == DEED_ETOOBIG) {
+		res->prob = PROB_MALFORMED;
+		deed_seterr(res->detail, sizeof(res->detail),
+			    "identifier too long for dns-account-01: the record name would exceed "
+			    "253 octets");
+		return;
+	}
+	if (rc != DEED_OK) {
+		res->prob = PROB_SERVER_INTERNAL;
+		deed_seterr(res->detail, sizeof(res->detail),
+			    "cannot compute the account label: %s",
+			    req->account_url == NULL ? "no account URL" : deed_strerror(rc));
+		return;
+	}
+	/* The label depends on the account URL: say which one, so that a client that hashed
+	 * another form of it (a trailing slash, another host name) can tell. */
+	snprintf(about, sizeof(about), " (the label of account %.200s)", req->account_url);
+	txt_challenge(d, req, qname, about, timeout_ms, res);
 }

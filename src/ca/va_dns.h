@@ -7,8 +7,8 @@
 #include "va.h"
 
 /*
- * DNS for validation, on libunbound: the lookups of dns-01 and of http-01's address
- * resolution, and the base that CAA and dns-persist-01 build on.
+ * DNS for validation, on libunbound: the lookups of dns-01, dns-account-01 and of http-01's
+ * address resolution, and the base that CAA and dns-persist-01 build on.
  *
  * Every lookup runs in a resolver context of its own, made for it and dropped after it. So no
  * answer is ever served from a cache (a record removed a second ago cannot validate; a record
@@ -55,11 +55,22 @@ struct va_dns;
 
 /*
  * resolver: where every lookup is sent: "ADDR", "ADDR@PORT", "IPV4:PORT" or "[IPV6]:PORT";
- * NULL or "" = the name servers of /etc/resolv.conf, read at each lookup. trust_anchor_file:
- * DS or DNSKEY records in zone-file format (libunbound's ub_ctx_add_ta_file); NULL or "" = no
- * DNSSEC validation. Both are checked here, by setting up one resolver context.
- * Returns DEED_OK, DEED_EINVAL (bad resolver, unreadable or unusable anchor file; err says
- * which), DEED_ENOMEM.
+ * NULL or "" = the name servers of /etc/resolv.conf, read at each lookup.
+ *
+ * trust_anchor_file: NULL or "" = no DNSSEC validation. Else one regular file of DS and/or
+ * DNSKEY records in zone-file format (libunbound's ub_ctx_add_ta_file; ';' comments), for
+ * any number of zones: a name is validated from the closest anchor above it. It is one file,
+ * not a list; to trust the root and a private zone, concatenate their records (e.g.
+ * /usr/share/dns/root.key and `keymgr ZONE ds`). The file is read again at each lookup, so a
+ * replaced file counts from the next lookup (replace it atomically); RFC 5011 rollovers are
+ * not followed. With anchors, names under RFC 6761's "test." (never delegated, so no chain
+ * of trust reaches it from the root) are insecure, unless the file has an anchor for a zone
+ * under test. that holds them: that anchor still makes them secure, or bogus.
+ *
+ * Both are checked here, by setting up one resolver context. An anchor file that is missing,
+ * unreadable, not a regular file, without any DS or DNSKEY record, or that libunbound cannot
+ * parse is an error: never a silent fall back to no validation.
+ * Returns DEED_OK, DEED_EINVAL (bad resolver or anchor file; err says which), DEED_ENOMEM.
  */
 int va_dns_new(const char *resolver, const char *trust_anchor_file, struct va_dns **out, char *err,
 	       size_t errlen);
@@ -117,3 +128,13 @@ bool va_dns_failed(int rc, const struct va_dns_answer *ans, const char *name, in
 /* dns-01 (RFC 8555 §8.4) within timeout_ms. Always fills res. */
 void va_dns01(struct va_dns *d, const struct va_request *req, int timeout_ms,
 	      struct va_result *res);
+
+/*
+ * dns-account-01 (draft-ietf-acme-dns-account-label) within timeout_ms: the dns-01 TXT value
+ * at "_<label>._acme-challenge.<identifier>", the label computed from req->account_url
+ * (acctlabel.h). Always fills res: unauthorized (naming the record name and the account URL)
+ * when no record there matches; malformed when the record name would be too long; a record at
+ * the plain _acme-challenge name, or under another account's label, never counts.
+ */
+void va_dns_account01(struct va_dns *d, const struct va_request *req, int timeout_ms,
+		      struct va_result *res);

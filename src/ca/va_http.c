@@ -1,7 +1,6 @@
 #include <arpa/inet.h>
 #include <ctype.h>
 #include <netinet/in.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -111,8 +110,8 @@ va_addr_reserved(const char *addr, bool allow_loopback)
 
 /* --- time and targets ------------------------------------------------------------------ */
 
-static int64_t
-now_ms(void)
+int64_t
+va_http_now_ms(void)
 {
 	struct timespec ts;
 
@@ -148,26 +147,6 @@ target_url(const struct target *t, char *out, size_t outsz)
 
 /* --- resolution ------------------------------------------------------------------------ */
 
-struct addrs {
-	char v6[INET6_ADDRSTRLEN]; /* first usable AAAA, or "" */
-	char v4[INET6_ADDRSTRLEN]; /* first usable A, or "" */
-};
-
-static bool set_prob(struct va_result *res, enum prob_type t, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
-
-static bool
-set_prob(struct va_result *res, enum prob_type t, const char *fmt, ...)
-{
-	va_list ap;
-
-	res->prob = t;
-	va_start(ap, fmt);
-	vsnprintf(res->detail, sizeof(res->detail), fmt, ap);
-	va_end(ap);
-	return false;
-}
-
 /* Take one address from the answers: recorded in all, kept if usable and the first of its
  * family, remembered in refused if reserved. */
 static void
@@ -188,13 +167,10 @@ consider(const char *addr, bool allow_loopback, json_t *all, char *slot, char *r
 		snprintf(slot, INET6_ADDRSTRLEN, "%s", addr);
 }
 
-/*
- * The addresses to try for host (a name, or an IP literal from a redirect), reserved ones
- * dropped. Records addressesResolved in rec. False with res filled when there is none.
- */
-static bool
-resolve(struct va_dns *d, const char *host, bool allow_loopback, int64_t deadline,
-	struct addrs *out, json_t *rec, struct va_result *res)
+/* Also what tls-alpn-01 connects to (va_http.h). */
+bool
+va_http_resolve(struct va_dns *d, const char *host, bool allow_loopback, int64_t deadline,
+		struct va_http_addrs *out, json_t *rec, struct va_result *res)
 {
 	struct va_dns_query q[2] = {{.name = host, .rrtype = VA_DNS_AAAA},
 				    {.name = host, .rrtype = VA_DNS_A}};
@@ -206,14 +182,14 @@ resolve(struct va_dns *d, const char *host, bool allow_loopback, int64_t deadlin
 
 	out->v6[0] = out->v4[0] = '\0';
 	if (all == NULL || json_object_set_new(rec, "addressesResolved", all) != 0)
-		return set_prob(res, PROB_SERVER_INTERNAL, "out of memory");
+		return va_fail(res, PROB_SERVER_INTERNAL, "out of memory");
 	if (inet_pton(AF_INET6, host, bin) == 1) {
 		consider(host, allow_loopback, all, out->v6, refused, &kind);
 	} else if (inet_pton(AF_INET, host, bin) == 1) {
 		consider(host, allow_loopback, all, out->v4, refused, &kind);
 	} else {
 		looked_up = true;
-		va_dns_lookup_many(d, q, 2, (int)(deadline - now_ms()));
+		va_dns_lookup_many(d, q, 2, (int)(deadline - va_http_now_ms()));
 		for (int i = 0; i < 2; i++) {
 			char *slot = i == 0 ? out->v6 : out->v4;
 
@@ -235,21 +211,21 @@ resolve(struct va_dns *d, const char *host, bool allow_loopback, int64_t deadlin
 	if (!bogus && (out->v6[0] != '\0' || out->v4[0] != '\0'))
 		ok = true;
 	else if (bogus || failed[0] != '\0')
-		set_prob(res, PROB_DNS, "%s", failed);
+		va_fail(res, PROB_DNS, "%s", failed);
 	else if (refused[0] != '\0' && looked_up)
-		set_prob(res, PROB_CONNECTION,
+		va_fail(res, PROB_CONNECTION,
 			 "%s resolves only to reserved addresses (%s: %s); refusing to connect",
 			 host, refused, kind);
 	else if (refused[0] != '\0')
-		set_prob(res, PROB_CONNECTION, "%s is a reserved address (%s); refusing to connect",
+		va_fail(res, PROB_CONNECTION, "%s is a reserved address (%s); refusing to connect",
 			 refused, kind);
 	else if (q[0].ans.rcode == VA_DNS_NXDOMAIN && q[1].ans.rcode == VA_DNS_NXDOMAIN)
-		set_prob(res, PROB_DNS,
+		va_fail(res, PROB_DNS,
 			 "NXDOMAIN looking up A for %s - check that a DNS record exists for this "
 			 "domain",
 			 host);
 	else
-		set_prob(res, PROB_DNS, "No valid IP addresses found for %s", host);
+		va_fail(res, PROB_DNS, "No valid IP addresses found for %s", host);
 	va_dns_answer_cleanup(&q[0].ans);
 	va_dns_answer_cleanup(&q[1].ans);
 	return ok;
@@ -366,7 +342,7 @@ fetch(const struct target *t, const char *addr, int64_t deadline, struct respons
 	struct curl_slist *pinlist = NULL;
 	struct pin pin = {.port = t->port};
 	bool v6 = strchr(addr, ':') != NULL;
-	int64_t left = deadline - now_ms();
+	int64_t left = deadline - va_http_now_ms();
 	enum outcome out = FAILED;
 	curl_off_t connected = 0;
 	CURLcode cc;
@@ -374,7 +350,7 @@ fetch(const struct target *t, const char *addr, int64_t deadline, struct respons
 	memset(r, 0, sizeof(*r));
 	target_url(t, url, sizeof(url));
 	if (left <= 0) {
-		set_prob(res, PROB_CONNECTION, "%s: Fetching %s: validation timed out", addr, url);
+		va_fail(res, PROB_CONNECTION, "%s: Fetching %s: validation timed out", addr, url);
 		return FAILED;
 	}
 	pin.family = v6 ? AF_INET6 : AF_INET;
@@ -385,7 +361,7 @@ fetch(const struct target *t, const char *addr, int64_t deadline, struct respons
 	/* (An IP literal is not looked up at all, and CURLOPT_RESOLVE cannot name an IPv6 one.) */
 	if ((r->c = curl_easy_init()) == NULL ||
 	    (strcmp(t->host, addr) != 0 && (pinlist = curl_slist_append(NULL, pinning)) == NULL)) {
-		set_prob(res, PROB_SERVER_INTERNAL, "cannot set up an HTTP request");
+		va_fail(res, PROB_SERVER_INTERNAL, "cannot set up an HTTP request");
 		goto out;
 	}
 	curl_easy_setopt(r->c, CURLOPT_URL, url);
@@ -417,7 +393,7 @@ fetch(const struct target *t, const char *addr, int64_t deadline, struct respons
 		goto out;
 	}
 	curl_easy_getinfo(r->c, CURLINFO_CONNECT_TIME_T, &connected);
-	set_prob(res,
+	va_fail(res,
 		 cc == CURLE_SSL_CONNECT_ERROR || cc == CURLE_PEER_FAILED_VERIFICATION
 		     ? PROB_TLS
 		     : PROB_CONNECTION,
@@ -472,11 +448,11 @@ redirect_target(const char *loc, const struct va_config *cfg, struct target *t,
 	    curl_url_get(u, CURLUPART_SCHEME, &scheme, 0) != CURLUE_OK ||
 	    curl_url_get(u, CURLUPART_HOST, &host, 0) != CURLUE_OK ||
 	    curl_url_get(u, CURLUPART_PATH, &path, 0) != CURLUE_OK) {
-		set_prob(res, PROB_CONNECTION, "Invalid redirect target \"%s\"", shown);
+		va_fail(res, PROB_CONNECTION, "Invalid redirect target \"%s\"", shown);
 		goto out;
 	}
 	if (strcasecmp(scheme, "http") != 0 && strcasecmp(scheme, "https") != 0) {
-		set_prob(res, PROB_CONNECTION,
+		va_fail(res, PROB_CONNECTION,
 			 "Invalid protocol scheme in redirect target \"%s\": only \"http\" and "
 			 "\"https\" are supported",
 			 shown);
@@ -484,7 +460,7 @@ redirect_target(const char *loc, const struct va_config *cfg, struct target *t,
 	}
 	https = strcasecmp(scheme, "https") == 0;
 	if (curl_url_get(u, CURLUPART_ZONEID, &zone, 0) == CURLUE_OK) {
-		set_prob(res, PROB_CONNECTION, "Invalid host in redirect target \"%s\": IPv6 zone",
+		va_fail(res, PROB_CONNECTION, "Invalid host in redirect target \"%s\": IPv6 zone",
 			 shown);
 		goto out;
 	}
@@ -492,7 +468,7 @@ redirect_target(const char *loc, const struct va_config *cfg, struct target *t,
 	if (curl_url_get(u, CURLUPART_PORT, &port, 0) == CURLUE_OK) {
 		p = strtol(port, NULL, 10);
 		if (!port_allowed((int)p, https, cfg)) {
-			set_prob(
+			va_fail(
 			    res, PROB_CONNECTION,
 			    "Invalid port in redirect target \"%s\": only ports 80 and 443 are "
 			    "supported, not %ld",
@@ -507,25 +483,25 @@ redirect_target(const char *loc, const struct va_config *cfg, struct target *t,
 		host[n -= 2] = '\0';
 	}
 	if (n == 0 || n >= sizeof(h)) {
-		set_prob(res, PROB_CONNECTION, "Invalid host in redirect target \"%s\"", shown);
+		va_fail(res, PROB_CONNECTION, "Invalid host in redirect target \"%s\"", shown);
 		goto out;
 	}
 	for (size_t i = 0; i <= n; i++)
 		h[i] = (char)tolower((unsigned char)host[i]);
 	if (n >= 11 && strcmp(h + n - 11, ".well-known") == 0) {
-		set_prob(res, PROB_CONNECTION,
+		va_fail(res, PROB_CONNECTION,
 			 "Invalid host in redirect target \"%s\". Check webserver config for "
 			 "missing '/' in redirect target.",
 			 shown);
 		goto out;
 	}
 	if (inet_pton(AF_INET6, h, bin) != 1 && !host_chars_ok(h)) {
-		set_prob(res, PROB_CONNECTION, "Invalid host in redirect target \"%s\"", shown);
+		va_fail(res, PROB_CONNECTION, "Invalid host in redirect target \"%s\"", shown);
 		goto out;
 	}
 	curl_url_get(u, CURLUPART_QUERY, &query, 0);
 	if (strlen(path) + (query != NULL ? strlen(query) + 1 : 0) > MAX_PATH) {
-		set_prob(res, PROB_CONNECTION, "Redirect target too long");
+		va_fail(res, PROB_CONNECTION, "Redirect target too long");
 		goto out;
 	}
 	snprintf(t->scheme, sizeof(t->scheme), "%s", https ? "https" : "http");
@@ -558,7 +534,7 @@ static enum outcome
 attempt(struct va_dns *d, const struct va_config *cfg, const struct target *t, int64_t deadline,
 	json_t *rec, struct response *r, struct va_result *res)
 {
-	struct addrs a;
+	struct va_http_addrs a;
 	const char *used = NULL;
 	enum outcome o = FAILED;
 	char url[URL_MAX], port[8];
@@ -568,7 +544,7 @@ attempt(struct va_dns *d, const struct va_config *cfg, const struct target *t, i
 	json_object_set_new(rec, "url", json_string(url));
 	json_object_set_new(rec, "hostname", json_string(t->host));
 	json_object_set_new(rec, "port", json_string(port));
-	if (!resolve(d, t->host, cfg->allow_loopback, deadline, &a, rec, res))
+	if (!va_http_resolve(d, t->host, cfg->allow_loopback, deadline, &a, rec, res))
 		return FAILED;
 	/* IPv6 first; IPv4 once, only when the IPv6 connection could not be made. */
 	if (a.v6[0] != '\0') {
@@ -593,7 +569,7 @@ void
 va_http01(struct va_dns *d, const struct va_config *cfg, const struct va_request *req,
 	  struct va_result *res)
 {
-	int64_t deadline = now_ms() + (cfg->timeout_ms > 0 ? cfg->timeout_ms : 30000);
+	int64_t deadline = va_http_now_ms() + (cfg->timeout_ms > 0 ? cfg->timeout_ms : 30000);
 	struct target t = {.scheme = "http"};
 	struct response *r;
 	char url[URL_MAX], seen[408];
@@ -605,7 +581,7 @@ va_http01(struct va_dns *d, const struct va_config *cfg, const struct va_request
 		goto out;
 	}
 	if (strlen(req->identifier) >= sizeof(t.host) || strlen(req->token) > 256) {
-		set_prob(res, PROB_MALFORMED, "identifier or token too long");
+		va_fail(res, PROB_MALFORMED, "identifier or token too long");
 		goto out;
 	}
 	for (size_t i = 0; req->identifier[i] != '\0'; i++)
@@ -617,7 +593,7 @@ va_http01(struct va_dns *d, const struct va_config *cfg, const struct va_request
 		json_t *rec = json_object();
 
 		if (rec == NULL || json_array_append_new(res->records, rec) != 0) {
-			set_prob(res, PROB_SERVER_INTERNAL, "out of memory");
+			va_fail(res, PROB_SERVER_INTERNAL, "out of memory");
 			goto out;
 		}
 		if (attempt(d, cfg, &t, deadline, rec, r, res) != GOT_RESPONSE)
@@ -625,16 +601,16 @@ va_http01(struct va_dns *d, const struct va_config *cfg, const struct va_request
 		target_url(&t, url, sizeof(url));
 		if (r->status == 301 || r->status == 302 || r->status == 307 || r->status == 308) {
 			if (hop == VA_HTTP_MAX_REDIRECTS) {
-				set_prob(res, PROB_CONNECTION, "Too many redirects (more than %d)",
+				va_fail(res, PROB_CONNECTION, "Too many redirects (more than %d)",
 					 VA_HTTP_MAX_REDIRECTS);
 				goto out;
 			}
 			if (r->location_too_long) {
-				set_prob(res, PROB_CONNECTION, "Redirect target too long");
+				va_fail(res, PROB_CONNECTION, "Redirect target too long");
 				goto out;
 			}
 			if (r->location[0] == '\0') {
-				set_prob(res, PROB_CONNECTION, "%s: redirect without a Location",
+				va_fail(res, PROB_CONNECTION, "%s: redirect without a Location",
 					 url);
 				goto out;
 			}
@@ -643,12 +619,12 @@ va_http01(struct va_dns *d, const struct va_config *cfg, const struct va_request
 			continue;
 		}
 		if (r->status != 200) {
-			set_prob(res, PROB_UNAUTHORIZED, "Invalid response from %s: %ld", url,
+			va_fail(res, PROB_UNAUTHORIZED, "Invalid response from %s: %ld", url,
 				 r->status);
 			goto out;
 		}
 		if (r->too_long) {
-			set_prob(res, PROB_UNAUTHORIZED,
+			va_fail(res, PROB_UNAUTHORIZED,
 				 "Invalid response from %s: more than %d bytes", url,
 				 VA_HTTP_MAX_BODY);
 			goto out;
@@ -656,7 +632,7 @@ va_http01(struct va_dns *d, const struct va_config *cfg, const struct va_request
 		trim_right(r);
 		if (strlen(r->body) != r->len || strcmp(r->body, req->key_authz) != 0) {
 			va_printable(r->body, r->len, seen, sizeof(seen));
-			set_prob(res, PROB_UNAUTHORIZED,
+			va_fail(res, PROB_UNAUTHORIZED,
 				 "The key authorization file from the server did not match this "
 				 "challenge. Expected \"%.100s\" (got \"%s\")",
 				 req->key_authz, seen);

@@ -1,6 +1,10 @@
 #pragma once
 
+#include <netinet/in.h>
 #include <stdbool.h>
+#include <stdint.h>
+
+#include <jansson.h>
 
 #include "va.h"
 #include "va_dns.h"
@@ -28,6 +32,28 @@
 /* True if the address (text form) is in a reserved or special-purpose range; loopback
  * (127.0.0.0/8, ::1) is reserved unless allow_loopback. Unparsable text is reserved. */
 bool va_addr_reserved(const char *addr, bool allow_loopback);
+
+/* Milliseconds of CLOCK_MONOTONIC: the clock of every deadline below. */
+int64_t va_http_now_ms(void);
+
+/* Where a validation may connect: the first usable address of each family. */
+struct va_http_addrs {
+	char v6[INET6_ADDRSTRLEN]; /* first usable AAAA, or "" */
+	char v4[INET6_ADDRSTRLEN]; /* first usable A, or "" */
+};
+
+/*
+ * The addresses to connect to for host (a name, resolved AAAA and A together through d, or an
+ * IP literal, not looked up), reserved ones dropped (va_addr_reserved). Shared by http-01 and
+ * tls-alpn-01 so that both refuse exactly the same destinations. The caller tries out->v6
+ * first and falls back to out->v4 only when the IPv6 connection could not be made. Sets
+ * "addressesResolved" (every address seen, reserved ones too) in rec. deadline is in
+ * va_http_now_ms() time.
+ * Returns true with at least one of out->v6, out->v4 set; false with res->prob (PROB_DNS,
+ * PROB_CONNECTION for reserved-only, PROB_SERVER_INTERNAL) and res->detail filled.
+ */
+bool va_http_resolve(struct va_dns *d, const char *host, bool allow_loopback, int64_t deadline,
+		     struct va_http_addrs *out, json_t *rec, struct va_result *res);
 
 /* http-01 within cfg->timeout_ms. Always fills res. */
 void va_http01(struct va_dns *d, const struct va_config *cfg, const struct va_request *req,

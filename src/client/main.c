@@ -381,7 +381,8 @@ build_solver(const struct ctx *c, const json_t *conf, struct solver **s)
 
 	*s = NULL;
 	if (type == NULL) {
-		die_msg("--challenge is required (http-01, dns-01, tls-alpn-01 or dns-persist-01)");
+		die_msg("--challenge is required (http-01, dns-01, dns-account-01, tls-alpn-01 or "
+			"dns-persist-01)");
 		return EXIT_USAGE;
 	}
 	if (strcmp(type, "http-01") == 0) {
@@ -396,9 +397,11 @@ build_solver(const struct ctx *c, const json_t *conf, struct solver **s)
 			rc = solver_tlsalpn_new(v, s, err, sizeof(err));
 		else
 			snprintf(err, sizeof(err), "tls-alpn-01 needs --standalone ADDR:PORT");
-	} else if (strcmp(type, "dns-01") == 0) {
+	} else if (strcmp(type, "dns-01") == 0 || strcmp(type, "dns-account-01") == 0) {
+		/* dns-account-01 publishes the same value under the account's label: the same
+		 * solvers, told which name to use (the label comes from c->account_url). */
 		if ((v = djson_str(conf, "dns_hook")) != NULL) {
-			rc = solver_dns_hook_new(v, djson_str(conf, "resolver"), 120, s, err,
+			rc = solver_dns_hook_new(v, type, djson_str(conf, "resolver"), 120, s, err,
 						 sizeof(err));
 		} else if ((v = djson_str(conf, "dns_update")) != NULL) {
 			struct solver_dns_opts o = {
@@ -408,12 +411,14 @@ build_solver(const struct ctx *c, const json_t *conf, struct solver **s)
 				.resolver = djson_str(conf, "resolver"),
 				.ttl = 60,
 				.timeout_s = 120,
+				.challenge = type,
 			};
 
 			rc = solver_dns_rfc2136_new(&o, s, err, sizeof(err));
 		} else {
 			snprintf(err, sizeof(err),
-				 "dns-01 needs --dns-update ADDR:PORT [--tsig-key FILE] or --dns-hook PROGRAM");
+				 "%s needs --dns-update ADDR:PORT [--tsig-key FILE] or --dns-hook PROGRAM",
+				 type);
 		}
 	} else if (strcmp(type, "dns-persist-01") == 0) {
 		/* Nothing to write: the record was published once (deed persist publish). */
@@ -1137,7 +1142,8 @@ usage(FILE *f)
 	fprintf(f,
 		"usage: deed [--server URL] [--ca-bundle FILE] [--dir DIR] [--quiet] [--json] COMMAND\n"
 		"  account register [--email ADDR] --agree-tos | show | deactivate | rollover\n"
-		"  issue -d NAME [-d NAME ...] --challenge http-01|dns-01|tls-alpn-01|dns-persist-01\n"
+		"  issue -d NAME [-d NAME ...]\n"
+		"        --challenge http-01|dns-01|dns-account-01|tls-alpn-01|dns-persist-01\n"
 		"        [--standalone ADDR:PORT | --webroot DIR]\n"
 		"        [--dns-update ADDR:PORT [--tsig-key FILE] [--zone ZONE] | --dns-hook PROG]\n"
 		"        [--resolver ADDR:PORT] [--key-type ec256|ec384|rsa2048|rsa3072|rsa4096]\n"

@@ -21,12 +21,13 @@
  */
 
 struct solver_challenge {
-	const char *type;        /* "http-01", "dns-01", "tls-alpn-01", "dns-persist-01" */
+	const char *type;        /* "http-01", "dns-01", "dns-account-01", "tls-alpn-01",
+				  * "dns-persist-01" */
 	const char *identifier;  /* DNS name without "*." */
 	bool wildcard;
 	const char *token;       /* NULL for dns-persist-01, which has none */
 	const char *key_authz;   /* token "." account thumbprint; NULL for dns-persist-01 */
-	const char *account_url;
+	const char *account_url; /* the kid; dns-account-01's label is computed from it */
 	/* dns-persist-01: the challenge's issuer domain names (normalized); none elsewhere */
 	const char *const *issuers;
 	size_t n_issuers;
@@ -72,20 +73,28 @@ struct solver_dns_opts {
 				  * authoritative servers (NS of the zone) */
 	int ttl;                 /* TTL of the TXT records, default 60 */
 	int timeout_s;           /* propagation deadline for ready(), default 120 */
+	const char *challenge;   /* "dns-01" (NULL) or "dns-account-01" */
 };
 
 /* dns-01 by RFC 2136 dynamic update (ldns), TSIG-signed. present adds one TXT value (never
- * replaces the RRset: wildcard and apex share a name); cleanup deletes exactly that value. */
+ * replaces the RRset: wildcard and apex share a name); cleanup deletes exactly that value.
+ * With o->challenge "dns-account-01" (draft-ietf-acme-dns-account-label) the same TXT value
+ * goes to "_<label>._acme-challenge.NAME", the label computed from the challenge's
+ * account_url (acctlabel.h). Returns DEED_EINVAL for another challenge type. */
 int solver_dns_rfc2136_new(const struct solver_dns_opts *o, struct solver **out, char *err,
 			   size_t errlen);
 
-/* dns-01 through a program: PROGRAM begin|done|failed TYPE IDENTIFIER TOKEN VALUE, where VALUE
- * is the TXT value. "begin" on present, "done"/"failed" on cleanup (solver_dns_hook_outcome
- * says which). ready() checks propagation through resolver when one is given.
+/* dns-01 or dns-account-01 (challenge; NULL = dns-01) through a program:
+ *   PROGRAM begin|done|failed TYPE IDENTIFIER TOKEN VALUE [NAME]
+ * where VALUE is the TXT value and NAME, given for dns-account-01 only (dns-01 hooks see the
+ * five arguments they always did), the record name "_<label>._acme-challenge.IDENTIFIER".
+ * Both types also get the record name in the environment as DEED_TXT_NAME. "begin" on
+ * present, "done"/"failed" on cleanup (solver_dns_hook_outcome says which). ready() checks
+ * propagation through resolver when one is given.
  * The program's standard output goes to standard error; a non-zero exit is DEED_EIO with the
  * status in err. */
-int solver_dns_hook_new(const char *program, const char *resolver, int timeout_s,
-			struct solver **out, char *err, size_t errlen);
+int solver_dns_hook_new(const char *program, const char *challenge, const char *resolver,
+			int timeout_s, struct solver **out, char *err, size_t errlen);
 /* Called before cleanup: ok picks "done", !ok "failed"; without a call cleanup says "done".
  * On a solver that is not a hook solver it does nothing, so a caller may call it on any. */
 void solver_dns_hook_outcome(struct solver *s, bool ok);

@@ -17,6 +17,7 @@
 #include <ldns/ldns.h>
 #include <openssl/crypto.h>
 
+#include "acctlabel.h"
 #include "dnsname.h"
 #include "error.h"
 #include "solver.h"
@@ -53,7 +54,8 @@ struct tsig_key {
 	char secret[SECRET_MAX + 1];
 };
 
-/* One TXT value we put up: "_acme-challenge.NAME" in zone, value. */
+/* One TXT value we put up: "_acme-challenge.NAME" (dns-01) or "_<label>._acme-challenge.NAME"
+ * (dns-account-01) in zone, value. */
 struct entry {
 	char name[NAME_MAX_ + 1];
 	char zone[NAME_MAX_ + 1];
@@ -64,6 +66,7 @@ struct entry {
 struct dns_solver {
 	struct solver base; /* first: struct solver * converts to this */
 	bool hook;
+	bool account; /* dns-account-01: records under the account's label */
 	/* rfc2136 */
 	struct server primary;
 	bool has_key;
@@ -1181,42 +1184,79 @@ out:
 
 /* --- hook ------------------------------------------------------------------------------ */
 
+#define HOOK_NAME_VAR "DEED_TXT_NAME"
+
 /*
- * PROGRAM ACTION TYPE IDENTIFIER TOKEN VALUE. Its standard output goes to our standard
- * error: what the client prints on standard output stays its own. A failed exec comes back
- * through a close-on-exec pipe, so "not found" is told apart from a hook that exits 127.
+ * Our environment with HOOK_NAME_VAR=name in place of any value it had, built before fork:
+ * the child of a threaded process should only exec. Free the array (not its strings, but
+ * *assign, which the array points to) with free().
+ */
+static char **
+hook_env(const char *name, char **assign)
+{
+	size_t n = 0, o = 0, vl = strlen(HOOK_NAME_VAR), alen = vl + 1 + strlen(name) + 1;
+	char **env;
+
+	while (environ != NULL && environ[n] != NULL)
+		n++;
+	if ((env = calloc(n + 2, sizeof(*env))) == NULL || (*assign = malloc(alen)) == NULL) {
+		free(env);
+		return NULL;
+	}
+	snprintf(*assign, alen, "%s=%s", HOOK_NAME_VAR, name);
+	for (size_t i = 0; i < n; i++)
+		if (strncmp(environ[i], HOOK_NAME_VAR "=", vl + 1) != 0)
+			env[o++] = environ[i];
+	env[o] = *assign;
+	return env;
+}
+
+/*
+ * PROGRAM ACTION TYPE IDENTIFIER TOKEN VALUE, and NAME for dns-account-01 (a dns-01 hook gets
+ * the five arguments it always got; the record name is also in DEED_TXT_NAME for both). Its
+ * standard output goes to our standard error: what the client prints on standard output stays
+ * its own. A failed exec comes back through a close-on-exec pipe, so "not found" is told
+ * apart from a hook that exits 127.
  */
 static int
 run_hook(const struct dns_solver *d, const char *action, const struct solver_challenge *c,
-	 const char *value, char *err, size_t errlen)
+	 const struct entry *ent, char *err, size_t errlen)
 {
 	char *argv[] = {
 	    d->program,
 	    (char *)action,
-	    (char *)"dns-01",
+	    (char *)d->base.type,
 	    (char *)c->identifier,
 	    (char *)(c->token != NULL ? c->token : ""),
-	    (char *)value,
+	    (char *)ent->value,
+	    d->account ? (char *)ent->name : NULL,
 	    NULL,
 	};
+	char **env = NULL, *assign = NULL;
 	int pfd[2], st = 0, e = 0;
 	ssize_t n;
 	pid_t pid;
 
+	if ((env = hook_env(ent->name, &assign)) == NULL)
+		return DEED_ENOMEM;
 	if (pipe2(pfd, O_CLOEXEC) != 0) {
 		deed_seterr(err, errlen, "pipe: %s", strerror(errno));
+		free(env);
+		free(assign);
 		return DEED_EIO;
 	}
 	if ((pid = fork()) < 0) {
 		deed_seterr(err, errlen, "fork: %s", strerror(errno));
 		close(pfd[0]);
 		close(pfd[1]);
+		free(env);
+		free(assign);
 		return DEED_EIO;
 	}
 	if (pid == 0) {
 		close(pfd[0]);
 		dup2(STDERR_FILENO, STDOUT_FILENO);
-		execvp(d->program, argv);
+		execvpe(d->program, argv, env);
 		e = errno;
 		/* If even this write fails, the parent sees exit status 127. */
 		if (write(pfd[1], &e, sizeof(e)) != (ssize_t)sizeof(e))
@@ -1224,6 +1264,8 @@ run_hook(const struct dns_solver *d, const char *action, const struct solver_cha
 		_exit(127);
 	}
 	close(pfd[1]);
+	free(env);
+	free(assign);
 	while ((n = read(pfd[0], &e, sizeof(e))) < 0 && errno == EINTR)
 		;
 	close(pfd[0]);
@@ -1246,16 +1288,47 @@ run_hook(const struct dns_solver *d, const char *action, const struct solver_cha
 
 /* --- solver ---------------------------------------------------------------------------- */
 
-/* Name and value of a dns-01 challenge (RFC 8555 §8.4), checked. */
+/* Record name of a challenge: "_acme-challenge.NAME" (RFC 8555 §8.4) or, for
+ * dns-account-01, under the account's label (draft-ietf-acme-dns-account-label §3). */
 static int
-challenge_entry(const struct solver_challenge *c, struct entry *e, char *err, size_t errlen)
+challenge_name(const struct dns_solver *d, const struct solver_challenge *c, struct entry *e,
+	       char *err, size_t errlen)
+{
+	int rc;
+
+	if (!d->account) {
+		if (snprintf(e->name, sizeof(e->name), "_acme-challenge.%s", c->identifier) <
+		    (int)sizeof(e->name))
+			return DEED_OK;
+		deed_seterr(err, errlen, "_acme-challenge.%s is longer than 253 octets",
+			    c->identifier);
+		return DEED_ETOOBIG;
+	}
+	rc = acctlabel_name(c->account_url, c->identifier, e->name, sizeof(e->name));
+	if (rc == DEED_ETOOBIG)
+		deed_seterr(err, errlen,
+			    "the dns-account-01 record name for %s is longer than 253 octets",
+			    c->identifier);
+	else if (rc != DEED_OK)
+		deed_seterr(err, errlen, "dns-account-01 for %s: %s", c->identifier,
+			    c->account_url == NULL || c->account_url[0] == '\0'
+				? "no account URL to compute the label from"
+				: deed_strerror(rc));
+	return rc;
+}
+
+/* Name and value of a dns-01 or dns-account-01 challenge, checked. */
+static int
+challenge_entry(const struct dns_solver *d, const struct solver_challenge *c, struct entry *e,
+		char *err, size_t errlen)
 {
 	char why[160];
+	int rc;
 
 	memset(e, 0, sizeof(*e));
 	if (c == NULL || c->identifier == NULL ||
 	    dnsname_check(c->identifier, false, why, sizeof(why)) != DEED_OK) {
-		deed_seterr(err, errlen, "dns-01: bad identifier: %s",
+		deed_seterr(err, errlen, "%s: bad identifier: %s", d->base.type,
 			    c && c->identifier ? why : "none");
 		return DEED_EINVAL;
 	}
@@ -1265,12 +1338,9 @@ challenge_entry(const struct solver_challenge *c, struct entry *e, char *err, si
 			    c->identifier);
 		return DEED_EINVAL;
 	}
-	if (snprintf(e->name, sizeof(e->name), "_acme-challenge.%s", c->identifier) >=
-	    (int)sizeof(e->name)) {
-		deed_seterr(err, errlen, "_acme-challenge.%s is longer than 253 octets",
-			    c->identifier);
-		return DEED_ETOOBIG;
-	}
+	if ((rc = challenge_name(d, c, e, err, errlen)) != DEED_OK)
+		return rc;
+	/* The value is dns-01's for both types. */
 	return solver_dns01_value(c->key_authz, e->value);
 }
 
@@ -1294,14 +1364,15 @@ dns_present(struct solver *s, const struct solver_challenge *c, char *err, size_
 	size_t i;
 	int rc;
 
-	if ((rc = challenge_entry(c, &e, err, errlen)) != DEED_OK)
+	if ((rc = challenge_entry(d, c, &e, err, errlen)) != DEED_OK)
 		return rc;
 	if ((i = entry_find(d, &e)) < d->nentries) {
 		d->entries[i].refs++;
 		return DEED_OK;
 	}
 	if (d->nentries == ENTRIES_MAX) {
-		deed_seterr(err, errlen, "more than %d dns-01 values at once", ENTRIES_MAX);
+		deed_seterr(err, errlen, "more than %d %s values at once", ENTRIES_MAX,
+			    d->base.type);
 		return DEED_ETOOBIG;
 	}
 	if ((grown = realloc(d->entries, (d->nentries + 1) * sizeof(*grown))) == NULL)
@@ -1309,7 +1380,7 @@ dns_present(struct solver *s, const struct solver_challenge *c, char *err, size_
 	d->entries = grown;
 	e.refs = 1;
 	if (d->hook) {
-		rc = run_hook(d, "begin", c, e.value, err, errlen);
+		rc = run_hook(d, "begin", c, &e, err, errlen);
 	} else {
 		if (d->zone[0] != '\0')
 			snprintf(e.zone, sizeof(e.zone), "%s", d->zone);
@@ -1330,7 +1401,7 @@ dns_cleanup(struct solver *s, const struct solver_challenge *c, char *err, size_
 	size_t i;
 	int rc;
 
-	if ((rc = challenge_entry(c, &e, err, errlen)) != DEED_OK)
+	if ((rc = challenge_entry(d, c, &e, err, errlen)) != DEED_OK)
 		return rc;
 	if ((i = entry_find(d, &e)) == d->nentries)
 		return DEED_OK; /* never presented, or already removed */
@@ -1339,7 +1410,7 @@ dns_cleanup(struct solver *s, const struct solver_challenge *c, char *err, size_
 	e = d->entries[i];
 	d->entries[i] = d->entries[--d->nentries];
 	if (d->hook)
-		return run_hook(d, d->outcome_ok ? "done" : "failed", c, e.value, err, errlen);
+		return run_hook(d, d->outcome_ok ? "done" : "failed", c, &e, err, errlen);
 	return dns_update(d, e.name, e.zone, e.value, false, err, errlen);
 }
 
@@ -1358,6 +1429,23 @@ dns_free(struct solver *s)
 
 /* One table for both: they differ only in what present and cleanup do (d->hook). */
 static const struct solver_ops dns_ops = {dns_present, dns_ready, dns_cleanup, dns_free};
+
+/* The challenge type a DNS solver answers: "dns-01" (NULL) or "dns-account-01". */
+static int
+type_set(struct dns_solver *d, const char *challenge, char *err, size_t errlen)
+{
+	if (challenge == NULL || strcmp(challenge, "dns-01") == 0) {
+		d->base.type = "dns-01";
+	} else if (strcmp(challenge, "dns-account-01") == 0) {
+		d->base.type = "dns-account-01";
+		d->account = true;
+	} else {
+		deed_seterr(err, errlen, "the DNS solver cannot answer %.32s challenges",
+			    challenge);
+		return DEED_EINVAL;
+	}
+	return DEED_OK;
+}
 
 static int
 server_set(struct server *srv, const char *what, const char *addr, char *err, size_t errlen)
@@ -1383,13 +1471,15 @@ solver_dns_rfc2136_new(const struct solver_dns_opts *o, struct solver **out, cha
 
 	*out = NULL;
 	if (o == NULL || o->server == NULL) {
-		deed_seterr(err, errlen, "dns-01: no DNS server to update");
+		deed_seterr(err, errlen, "%s: no DNS server to update",
+			    o != NULL && o->challenge != NULL ? o->challenge : "dns-01");
 		return DEED_EINVAL;
 	}
 	if ((d = calloc(1, sizeof(*d))) == NULL)
 		return DEED_ENOMEM;
 	d->base.ops = &dns_ops;
-	d->base.type = "dns-01";
+	if ((rc = type_set(d, o->challenge, err, errlen)) != DEED_OK)
+		goto fail;
 	d->ttl = o->ttl > 0 ? o->ttl : DEFAULT_TTL;
 	d->timeout_s = o->timeout_s > 0 ? o->timeout_s : DEFAULT_TIMEOUT_S;
 	if ((rc = server_set(&d->primary, "DNS server", o->server, err, errlen)) != DEED_OK)
@@ -1420,15 +1510,16 @@ fail:
 }
 
 int
-solver_dns_hook_new(const char *program, const char *resolver, int timeout_s, struct solver **out,
-		    char *err, size_t errlen)
+solver_dns_hook_new(const char *program, const char *challenge, const char *resolver, int timeout_s,
+		    struct solver **out, char *err, size_t errlen)
 {
 	struct dns_solver *d;
 	int rc;
 
 	*out = NULL;
 	if (program == NULL || program[0] == '\0') {
-		deed_seterr(err, errlen, "dns-01: no hook program");
+		deed_seterr(err, errlen, "%s: no hook program",
+			    challenge != NULL ? challenge : "dns-01");
 		return DEED_EINVAL;
 	}
 	if ((d = calloc(1, sizeof(*d))) == NULL || (d->program = strdup(program)) == NULL) {
@@ -1436,12 +1527,12 @@ solver_dns_hook_new(const char *program, const char *resolver, int timeout_s, st
 		return DEED_ENOMEM;
 	}
 	d->base.ops = &dns_ops;
-	d->base.type = "dns-01";
 	d->hook = true;
 	d->outcome_ok = true;
 	d->timeout_s = timeout_s > 0 ? timeout_s : DEFAULT_TIMEOUT_S;
-	if (resolver != NULL &&
-	    (rc = server_set(&d->resolver, "resolver", resolver, err, errlen)) != DEED_OK) {
+	if ((rc = type_set(d, challenge, err, errlen)) != DEED_OK ||
+	    (resolver != NULL &&
+	     (rc = server_set(&d->resolver, "resolver", resolver, err, errlen)) != DEED_OK)) {
 		dns_free(&d->base);
 		return rc;
 	}

@@ -3,6 +3,9 @@
 
 #include "error.h"
 
+static void vseterr(char *err, size_t errlen, const char *fmt, va_list ap)
+    __attribute__((format(printf, 3, 0)));
+
 static void
 vseterr(char *err, size_t errlen, const char *fmt, va_list ap)
 {

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Unmodified real ACME clients (Debian's certbot and lego) obtain certificates from deed-ca over
-# dns-01 (RFC 2136 to a real Knot) and http-01; each chain verifies against DIR/root.pem with
-# exactly the SANs requested. Then deed-ca restarts and the account and the certificate are still
+# dns-01 (RFC 2136 to a real Knot), http-01 and (lego) tls-alpn-01; each chain verifies against
+# DIR/root.pem with exactly the SANs requested. Then deed-ca restarts and the account and the certificate are still
 # there.
 set -uo pipefail
 . "$(dirname "$0")/lib.sh"
@@ -9,6 +9,7 @@ set -uo pipefail
 export LAB_DNS_PORT; LAB_DNS_PORT=$(free_port)
 CA_PORT=$(free_port)
 export ACME_HTTP_PORT; ACME_HTTP_PORT=$(free_port)
+export ACME_TLS_PORT; ACME_TLS_PORT=$(free_port)
 CA=$LAB_DIR/ca
 export ACME_URL=https://127.0.0.1:$CA_PORT/directory
 export ACME_TLS_CA=$CA/root.pem ACME_ROOT_PEM=$CA/root.pem
@@ -16,7 +17,9 @@ export CERTBOT_TRIES=1 LAB_CASE_TIMEOUT=300
 
 bash "$DEED_LAB/dns-up.sh" >"$LAB_DIR/dns-up.out" 2>&1 || { cat "$LAB_DIR/dns-up.out"; fail "Knot starts"; exit 1; }
 "$DEED_BUILD/deed-ca" init --dir "$CA" --listen "127.0.0.1:$CA_PORT" >/dev/null || { fail "deed-ca init"; exit 1; }
-SERVE=(--dns-resolver "127.0.0.1:$LAB_DNS_PORT" --http01-port "$ACME_HTTP_PORT" --allow-loopback)
+sed -i "s/^challenges = .*/challenges = http-01,dns-01,tls-alpn-01/" "$CA/deed-ca.conf"
+SERVE=(--dns-resolver "127.0.0.1:$LAB_DNS_PORT" --http01-port "$ACME_HTTP_PORT"
+       --tlsalpn01-port "$ACME_TLS_PORT" --allow-loopback)
 ca_start "$CA" "${SERVE[@]}" || { fail "deed-ca starts"; exit 1; }
 
 # run_client NAME SCRIPT MODE DOMAIN...: the lab script issues and verifies; we also check SANs.
@@ -35,6 +38,7 @@ run_client() {
 
 run_client lego-dns lego-issue.sh dns www.example.test '*.example.test' example.test
 run_client lego-http lego-issue.sh http www.example.test
+run_client lego-tls lego-issue.sh tls api.example.test
 run_client certbot-http certbot-issue.sh http www.example.test
 run_client certbot-dns certbot-issue.sh dns example.test '*.example.test'
 

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # The deed client against two real ACME servers: Debian's Pebble 2.4 (http-01, tls-alpn-01,
-# dns-01 over RFC 2136 to Knot with apex + wildcard in one order) and deed-ca (http-01, dns-01).
+# dns-01 over RFC 2136 to Knot with apex + wildcard in one order) and deed-ca (http-01, dns-01,
+# dns-account-01).
 # Each certificate verifies against the issuing root; renew --force replaces it; revoke makes the
 # server report it revoked; dns-01 cleanup removes only deed's TXT values; a failed write leaves
 # the previous certificate files intact.
@@ -73,6 +74,7 @@ CA_HTTP=$(free_port)
 CA=$LAB_DIR/ca
 export ACME_URL=https://127.0.0.1:$CA_PORT/directory
 "$DEED_BUILD/deed-ca" init --dir "$CA" --listen "127.0.0.1:$CA_PORT" >/dev/null || { fail "deed-ca init"; exit 1; }
+sed -i "s/^challenges = .*/challenges = http-01,dns-01,dns-account-01/" "$CA/deed-ca.conf"
 ca_start "$CA" --dns-resolver "$DNS" --http01-port "$CA_HTTP" --allow-loopback || { fail "deed-ca starts"; exit 1; }
 D=(--server "$ACME_URL" --ca-bundle "$CA/root.pem" --dir "$LAB_DIR/deed-ca-client")
 check "deed-ca: account register" "$DEED" "${D[@]}" account register --agree-tos
@@ -82,6 +84,16 @@ check "deed-ca: http-01 chain verifies" verify_live "$LAB_DIR/deed-ca-client" ww
 check "deed-ca: dns-01 issue" "$DEED" "${D[@]}" issue -d example.test -d '*.example.test' \
   --challenge dns-01 --dns-update "$DNS" --tsig-key "$KEY" --resolver "$DNS"
 check "deed-ca: dns-01 chain verifies" verify_live "$LAB_DIR/deed-ca-client" example.test "$CA/root.pem" example.test '*.example.test'
+# dns-account-01: the record goes under this account's label, computed here independently.
+ACCT_URL=$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["url"])' "$LAB_DIR"/deed-ca-client/accounts/*/account.json)
+LABEL=_$(python3 -c 'import base64,hashlib,sys; print(base64.b32encode(hashlib.sha256(sys.argv[1].encode()).digest()[:10]).decode().lower())' "$ACCT_URL")
+check "deed-ca: dns-account-01 issue (name + wildcard)" "$DEED" "${D[@]}" issue -d acct.example.test \
+  -d '*.acct.example.test' --challenge dns-account-01 --dns-update "$DNS" --tsig-key "$KEY" --resolver "$DNS"
+check "deed-ca: dns-account-01 chain verifies" verify_live "$LAB_DIR/deed-ca-client" acct.example.test "$CA/root.pem" acct.example.test '*.acct.example.test'
+check "deed-ca: validated at $LABEL._acme-challenge.acct.example.test" \
+  bash -c '"$@" | grep -q "$0._acme-challenge.acct.example.test"' "$LABEL" "$DEED_BUILD/deed-ca" admin validations --dir "$CA" acct.example.test
+check "deed-ca: dns-account-01 record removed afterwards" \
+  bash -c '[ -z "$(kdig @127.0.0.1 -p "$1" +short TXT "$2._acme-challenge.acct.example.test")" ]' _ "$LAB_DNS_PORT" "$LABEL"
 OLD=$(serial "$LAB_DIR/deed-ca-client/live/example.test/cert.pem")
 check "deed-ca: renew --force" "$DEED" "${D[@]}" renew example.test --force
 check "deed-ca: renewal replaced the certificate" test "$OLD" != "$(serial "$LAB_DIR/deed-ca-client/live/example.test/cert.pem")"

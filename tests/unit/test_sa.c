@@ -1265,6 +1265,40 @@ status_names_are_rfc8555_words(void **state)
 	assert_string_equal(sa_chall_status_str((enum sa_chall_status)42), "unknown");
 }
 
+static int
+collect_blocked(void *arg, const char *h, int64_t at, const char *source)
+{
+	char *out = arg;
+	size_t n = strlen(out);
+
+	snprintf(out + n, 512 - n, "%.8s@%lld:%s ", h, (long long)at, source);
+	return 0;
+}
+
+/* Blocked keys: added once (a second add keeps the first entry), found, listed oldest first,
+ * kept across a reopen; a hash that is not 64 characters is refused by the schema. */
+static void
+blocked_keys_are_added_once_found_and_listed(void **state)
+{
+	struct env *e = *state;
+	char a[65], b[65], list[512] = "", err[256];
+
+	memset(a, 'a', 64), a[64] = '\0';
+	memset(b, 'b', 64), b[64] = '\0';
+	assert_int_equal(SA(state)->ops->blocked_key_has(SA(state), a), DEED_ENOTFOUND);
+	assert_int_equal(SA(state)->ops->blocked_key_add(SA(state), b, 200, "admin"), DEED_OK);
+	assert_int_equal(SA(state)->ops->blocked_key_add(SA(state), a, 100, "keyCompromise"),
+			 DEED_OK);
+	assert_int_equal(SA(state)->ops->blocked_key_add(SA(state), a, 300, "admin"), DEED_OK);
+	assert_int_equal(SA(state)->ops->blocked_key_add(SA(state), "abc", 1, "admin"), DEED_EINVAL);
+	sa_close(e->sa);
+	assert_int_equal(sa_open(e->path, &e->sa, err, sizeof(err)), DEED_OK);
+	assert_int_equal(SA(state)->ops->blocked_key_has(SA(state), a), DEED_OK);
+	assert_int_equal(SA(state)->ops->blocked_key_has(SA(state), b), DEED_OK);
+	assert_int_equal(SA(state)->ops->blocked_key_list(SA(state), collect_blocked, list), DEED_OK);
+	assert_string_equal(list, "aaaaaaaa@100:keyCompromise bbbbbbbb@200:admin ");
+}
+
 #define T(f) cmocka_unit_test_setup_teardown(f, setup, teardown)
 
 int
@@ -1309,6 +1343,7 @@ main(void)
 	    T(chall_begin_race_has_exactly_one_winner),
 	    T(chall_begin_by_eight_threads_on_one_challenge_has_one_winner),
 	    T(concurrent_writers_all_succeed),
+	    T(blocked_keys_are_added_once_found_and_listed),
 	    cmocka_unit_test(status_names_are_rfc8555_words),
 	};
 

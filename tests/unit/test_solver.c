@@ -42,6 +42,20 @@
 		.key_authz = token_ ".thumb"                                                       \
 	}
 
+/* dns-account-01: two accounts and their labels, computed outside the project (Python's
+ * hashlib and base64). */
+#define ACCT1 "https://ca.test/acct/1"
+#define LABEL1 "_bb55pyrwl3od577j"
+#define ACCT2 "https://ca.test/acct/2"
+#define LABEL2 "_jnxwryeab6rfobhb"
+
+/* A dns-account-01 challenge of account acct_. */
+#define CHA(identifier_, token_, acct_)                                                            \
+	{                                                                                          \
+		.type = "dns-account-01", .identifier = (identifier_), .token = (token_),          \
+		.key_authz = token_ ".thumb", .account_url = (acct_)                               \
+	}
+
 /* --- helpers ----------------------------------------------------------------------------- */
 
 /* A port free on loopback, for the responders and for "nothing listens here". */
@@ -498,7 +512,7 @@ test_dns_hook_runs_program_with_args(void **state)
 	assert_non_null(mkdtemp(dir));
 	make_hook(dir, hook, sizeof(hook));
 	assert_int_equal(solver_dns01_value("tokH.thumb", value), DEED_OK);
-	assert_int_equal(solver_dns_hook_new(hook, NULL, 5, &s, err, sizeof(err)), DEED_OK);
+	assert_int_equal(solver_dns_hook_new(hook, NULL, NULL, 5, &s, err, sizeof(err)), DEED_OK);
 	assert_string_equal(s->type, "dns-01");
 	assert_int_equal(s->ops->present(s, &a, err, sizeof(err)), DEED_OK);
 	assert_int_equal(s->ops->ready(s, err, sizeof(err)), DEED_OK); /* no resolver: at once */
@@ -523,14 +537,73 @@ test_dns_hook_runs_program_with_args(void **state)
 	s->ops->free(s);
 
 	/* A program that cannot be run says why. */
-	assert_int_equal(solver_dns_hook_new("/nonexistent/hook", NULL, 5, &s, err, sizeof(err)),
-			 DEED_OK);
+	assert_int_equal(
+	    solver_dns_hook_new("/nonexistent/hook", NULL, NULL, 5, &s, err, sizeof(err)), DEED_OK);
 	assert_int_equal(s->ops->present(s, &a, err, sizeof(err)), DEED_EIO);
 	assert_non_null(strstr(err, "No such file"));
 	s->ops->free(s);
 
 	snprintf(path, sizeof(path), "rm -rf '%s'", dir);
 	assert_int_equal(system(path), 0);
+}
+
+/*
+ * dns-account-01 through a hook: TYPE says dns-account-01 and NAME, the record name under the
+ * account's label, comes as a sixth argument; DEED_TXT_NAME has the record name for both
+ * types, so a dns-01 hook keeps its five arguments.
+ */
+static void
+test_dns_account_hook_gets_record_name(void **state)
+{
+	struct solver_challenge a = CHA("www.example.test", "tokL", ACCT1);
+	struct solver_challenge plain = CH("dns-01", "www.example.test", "tokL");
+	char dir[] = "/tmp/deed-hook.XXXXXX", hook[512], text[1024], cmd[512], args[2048];
+	char want[2048], value[44], err[256] = "";
+	struct solver *s = NULL;
+
+	assert_non_null(mkdtemp(dir));
+	snprintf(hook, sizeof(hook), "%s/hook.sh", dir);
+	snprintf(text, sizeof(text), "#!/bin/sh\necho \"$# $* env=$DEED_TXT_NAME\" >> '%s/args'\n",
+		 dir);
+	write_file(hook, text, 0755);
+	assert_int_equal(solver_dns01_value("tokL.thumb", value), DEED_OK);
+
+	setenv("DEED_TXT_NAME", "stale-from-parent", 1); /* replaced, not passed on */
+	assert_int_equal(solver_dns_hook_new(hook, "dns-account-01", NULL, 5, &s, err, sizeof(err)),
+			 DEED_OK);
+	assert_string_equal(s->type, "dns-account-01");
+	if (s->ops->present(s, &a, err, sizeof(err)) != DEED_OK)
+		fail_msg("present: %s", err);
+	assert_int_equal(s->ops->cleanup(s, &a, err, sizeof(err)), DEED_OK);
+	/* Without the account URL there is no label to publish under. */
+	a.account_url = NULL;
+	assert_int_equal(s->ops->present(s, &a, err, sizeof(err)), DEED_EINVAL);
+	assert_non_null(strstr(err, "no account URL"));
+	s->ops->free(s);
+
+	assert_int_equal(solver_dns_hook_new(hook, NULL, NULL, 5, &s, err, sizeof(err)), DEED_OK);
+	assert_int_equal(s->ops->present(s, &plain, err, sizeof(err)), DEED_OK);
+	s->ops->free(s);
+	unsetenv("DEED_TXT_NAME");
+
+	snprintf(cmd, sizeof(cmd), "cat %s/args", dir);
+	assert_int_equal(run_capture(cmd, args, sizeof(args)), 0);
+	snprintf(
+	    want, sizeof(want),
+	    "6 begin dns-account-01 www.example.test tokL %s " LABEL1
+	    "._acme-challenge.www.example.test env=" LABEL1 "._acme-challenge.www.example.test\n"
+	    "6 done dns-account-01 www.example.test tokL %s " LABEL1
+	    "._acme-challenge.www.example.test env=" LABEL1 "._acme-challenge.www.example.test\n"
+	    "5 begin dns-01 www.example.test tokL %s env=_acme-challenge.www.example.test\n",
+	    value, value, value);
+	assert_string_equal(args, want);
+
+	/* Only the two DNS challenge types. */
+	assert_int_equal(solver_dns_hook_new(hook, "http-01", NULL, 5, &s, err, sizeof(err)),
+			 DEED_EINVAL);
+	assert_null(s);
+	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", dir);
+	assert_int_equal(system(cmd), 0);
 }
 
 /* Key files are checked when the solver is made, before any update is sent. */
@@ -794,6 +867,119 @@ test_dns_rfc2136_no_server(void **state)
 }
 
 /*
+ * dns-account-01 by RFC 2136: two accounts validating the same names at once each publish
+ * under their own label, apex and wildcard of one account share that label's name, the plain
+ * _acme-challenge record (another client's dns-01) is left alone, and each cleanup removes
+ * only its own value.
+ */
+static void
+test_dns_account_rfc2136_publishes_at_label(void **state)
+{
+	struct solver_challenge a1 = CHA(ZONE, "tok-a1", ACCT1);
+	struct solver_challenge w1 = CHA(ZONE, "tok-w1", ACCT1);
+	struct solver_challenge a2 = CHA(ZONE, "tok-a2", ACCT2);
+	struct solver_dns_opts o = {.server = lab.server,
+				    .tsig_file = lab.bind_key,
+				    .timeout_s = 10,
+				    .challenge = "dns-account-01"}; /* zone found by the solver */
+	const char *n1 = LABEL1 "._acme-challenge." ZONE, *n2 = LABEL2 "._acme-challenge." ZONE;
+	char v1[44], vw[44], v2[44], err[512] = "", out[4096];
+	struct solver *s1 = NULL, *s2 = NULL;
+
+	assert_int_equal(solver_dns01_value("tok-a1.thumb", v1), DEED_OK);
+	assert_int_equal(solver_dns01_value("tok-w1.thumb", vw), DEED_OK);
+	assert_int_equal(solver_dns01_value("tok-a2.thumb", v2), DEED_OK);
+	w1.wildcard = true;
+	assert_int_equal(
+	    labdns_update(&lab.dns, "update add " CH_NAME ". 60 TXT \"dns-01-of-someone\""), 0);
+	assert_int_equal(solver_dns_rfc2136_new(&o, &s1, err, sizeof(err)), DEED_OK);
+	assert_string_equal(s1->type, "dns-account-01");
+	assert_int_equal(solver_dns_rfc2136_new(&o, &s2, err, sizeof(err)), DEED_OK);
+	if (s1->ops->present(s1, &a1, err, sizeof(err)) != DEED_OK ||
+	    s1->ops->present(s1, &w1, err, sizeof(err)) != DEED_OK ||
+	    s2->ops->present(s2, &a2, err, sizeof(err)) != DEED_OK)
+		fail_msg("present: %s", err);
+	assert_true(served(n1, v1));
+	assert_true(served(n1, vw));
+	assert_false(served(n1, v2));
+	assert_true(served(n2, v2));
+	assert_false(served(n2, v1));
+	kdig_txt(CH_NAME, out, sizeof(out));
+	assert_string_equal(out, "\"dns-01-of-someone\"\n");
+	if (s1->ops->ready(s1, err, sizeof(err)) != DEED_OK ||
+	    s2->ops->ready(s2, err, sizeof(err)) != DEED_OK)
+		fail_msg("ready: %s", err);
+
+	if (s1->ops->cleanup(s1, &a1, err, sizeof(err)) != DEED_OK)
+		fail_msg("cleanup: %s", err);
+	assert_false(served(n1, v1));
+	assert_true(served(n1, vw));
+	assert_true(served(n2, v2));
+	if (s1->ops->cleanup(s1, &w1, err, sizeof(err)) != DEED_OK ||
+	    s2->ops->cleanup(s2, &a2, err, sizeof(err)) != DEED_OK)
+		fail_msg("cleanup: %s", err);
+	kdig_txt(n1, out, sizeof(out));
+	assert_string_equal(out, "");
+	kdig_txt(n2, out, sizeof(out));
+	assert_string_equal(out, "");
+	kdig_txt(CH_NAME, out, sizeof(out));
+	assert_string_equal(out, "\"dns-01-of-someone\"\n");
+	s1->ops->free(s1);
+	s2->ops->free(s2);
+	assert_int_equal(
+	    labdns_update(&lab.dns, "update delete " CH_NAME ". TXT \"dns-01-of-someone\""), 0);
+}
+
+/* A zone given, propagation checked through a resolver, and the errors that are this type's
+ * own: no account URL, a record name too long, an unknown challenge type. */
+static void
+test_dns_account_rfc2136_zone_resolver_and_errors(void **state)
+{
+	struct solver_challenge c = CHA("www." ZONE, "tok-aw", ACCT2);
+	struct solver_dns_opts o = {.server = lab.server,
+				    .tsig_file = lab.knot_key,
+				    .zone = ZONE,
+				    .resolver = lab.server,
+				    .timeout_s = 10,
+				    .challenge = "dns-account-01"};
+	const char *name = LABEL2 "._acme-challenge.www." ZONE;
+	char v[44], err[512] = "", big[240];
+	struct solver *s = NULL;
+
+	assert_int_equal(solver_dns01_value("tok-aw.thumb", v), DEED_OK);
+	assert_int_equal(solver_dns_rfc2136_new(&o, &s, err, sizeof(err)), DEED_OK);
+	if (s->ops->present(s, &c, err, sizeof(err)) != DEED_OK)
+		fail_msg("present: %s", err);
+	if (s->ops->ready(s, err, sizeof(err)) != DEED_OK)
+		fail_msg("ready: %s", err);
+	assert_true(served(name, v));
+	assert_false(served("_acme-challenge.www." ZONE, v));
+	if (s->ops->cleanup(s, &c, err, sizeof(err)) != DEED_OK)
+		fail_msg("cleanup: %s", err);
+	assert_false(served(name, v));
+
+	c.account_url = "";
+	assert_int_equal(s->ops->present(s, &c, err, sizeof(err)), DEED_EINVAL);
+	assert_non_null(strstr(err, "no account URL"));
+	/* 220 octets of name: fine for dns-01, 254 with the label and _acme-challenge. */
+	memset(big, 'a', sizeof(big));
+	for (size_t i = 63; i < 207; i += 64)
+		big[i] = '.';
+	snprintf(big + 207, sizeof(big) - 207, ".%s", ZONE);
+	assert_int_equal(strlen(big), 220);
+	c.identifier = big;
+	c.account_url = ACCT2;
+	assert_int_equal(s->ops->present(s, &c, err, sizeof(err)), DEED_ETOOBIG);
+	assert_non_null(strstr(err, "longer than 253"));
+	s->ops->free(s);
+
+	o.challenge = "dns-persist-01";
+	assert_int_equal(solver_dns_rfc2136_new(&o, &s, err, sizeof(err)), DEED_EINVAL);
+	assert_null(s);
+	assert_non_null(strstr(err, "dns-persist-01"));
+}
+
+/*
  * A hook that really publishes (knsupdate), with propagation checked at Knot as the resolver;
  * and a hook that publishes nothing, so ready() runs into its deadline.
  */
@@ -814,7 +1000,8 @@ test_dns_hook_with_resolver(void **state)
 		 lab.dns.port, lab.knot_key);
 	write_file(hook, text, 0755);
 	assert_int_equal(solver_dns01_value("tok-m.thumb", v), DEED_OK);
-	assert_int_equal(solver_dns_hook_new(hook, lab.server, 10, &s, err, sizeof(err)), DEED_OK);
+	assert_int_equal(solver_dns_hook_new(hook, "dns-01", lab.server, 10, &s, err, sizeof(err)),
+			 DEED_OK);
 	if (s->ops->present(s, &c, err, sizeof(err)) != DEED_OK)
 		fail_msg("present: %s", err);
 	if (s->ops->ready(s, err, sizeof(err)) != DEED_OK)
@@ -824,7 +1011,8 @@ test_dns_hook_with_resolver(void **state)
 	assert_false(served("_acme-challenge.mail." ZONE, v));
 	s->ops->free(s);
 
-	assert_int_equal(solver_dns_hook_new("true", lab.server, 2, &s, err, sizeof(err)), DEED_OK);
+	assert_int_equal(solver_dns_hook_new("true", "dns-01", lab.server, 2, &s, err, sizeof(err)),
+			 DEED_OK);
 	assert_int_equal(s->ops->present(s, &c, err, sizeof(err)), DEED_OK);
 	assert_int_equal(s->ops->ready(s, err, sizeof(err)), DEED_ETIMEOUT);
 	assert_non_null(strstr(err, "_acme-challenge.mail." ZONE));
@@ -848,6 +1036,7 @@ main(void)
 	    cmocka_unit_test(test_tlsalpn_refuses_other_clients),
 	    cmocka_unit_test(test_tlsalpn_ip_identifier),
 	    cmocka_unit_test(test_dns_hook_runs_program_with_args),
+	    cmocka_unit_test(test_dns_account_hook_gets_record_name),
 	    cmocka_unit_test(test_dns_tsig_file_errors),
 	};
 	const struct CMUnitTest knot[] = {
@@ -856,6 +1045,8 @@ main(void)
 	    cmocka_unit_test(test_dns_rfc2136_wrong_secret_is_notauth),
 	    cmocka_unit_test(test_dns_rfc2136_foreign_zone_refused),
 	    cmocka_unit_test(test_dns_rfc2136_no_server),
+	    cmocka_unit_test(test_dns_account_rfc2136_publishes_at_label),
+	    cmocka_unit_test(test_dns_account_rfc2136_zone_resolver_and_errors),
 	    cmocka_unit_test(test_dns_hook_with_resolver),
 	};
 	int failed;

@@ -314,6 +314,148 @@ dns01_echo_is_escaped_and_capped(void **state)
 	va_result_cleanup(&res);
 }
 
+/* --- dns-account-01 ---------------------------------------------------------------------- */
+
+/* Labels of two accounts, computed outside the project (Python's hashlib and base64). */
+#define ACCT1 "https://ca.test/acct/1"
+#define LABEL1 "_bb55pyrwl3od577j"
+#define ACCT2 "https://ca.test/acct/2"
+#define LABEL2 "_jnxwryeab6rfobhb"
+
+static void
+validate_acct(const char *ident, bool wildcard, const char *acct, const char *ka,
+	      struct va_result *res)
+{
+	struct va_request req = {.type = "dns-account-01",
+				 .identifier = ident,
+				 .wildcard = wildcard,
+				 .token = "tok",
+				 .key_authz = ka,
+				 .account_url = acct};
+
+	assert_int_equal(va_validate(va, &req, res), DEED_OK);
+}
+
+/* Put value up at label._acme-challenge.name (label "" for the plain dns-01 name). */
+static void
+publish(const char *label, const char *name, const char *value)
+{
+	assert_int_equal(labdns_update(&lab, "update add %s%s_acme-challenge.%s. 5 TXT \"%s\"",
+				       label, label[0] ? "." : "", name, value),
+			 0);
+}
+
+static void
+acct01_record_under_label_validates(void **state)
+{
+	const char *ka = "tokAcct.thumb";
+	struct va_result res;
+	json_t *rec;
+	char v[64];
+
+	txt_for(ka, v);
+	publish(LABEL1, "acct.example.test", "other-client");
+	publish(LABEL1, "acct.example.test", v);
+	validate_acct("acct.example.test", false, ACCT1, ka, &res);
+	assert_true(res.ok);
+	rec = json_array_get(res.records, 0);
+	assert_string_equal(json_string_value(json_object_get(rec, "hostname")),
+			    "acct.example.test");
+	assert_string_equal(json_string_value(json_object_get(rec, "txtName")),
+			    LABEL1 "._acme-challenge.acct.example.test");
+	va_result_cleanup(&res);
+}
+
+static void
+acct01_plain_acme_challenge_does_not_count(void **state)
+{
+	const char *ka = "tokPlain.thumb";
+	struct va_result res;
+	char v[64];
+
+	/* The right value, at the dns-01 name: dns-01 passes, dns-account-01 does not. */
+	txt_for(ka, v);
+	publish("", "plain.example.test", v);
+	validate(va, "plain.example.test", ka, &res);
+	assert_true(res.ok);
+	va_result_cleanup(&res);
+	validate_acct("plain.example.test", false, ACCT1, ka, &res);
+	assert_false(res.ok);
+	assert_int_equal(res.prob, PROB_UNAUTHORIZED);
+	assert_string_equal(res.detail, "No TXT record found at " LABEL1
+					"._acme-challenge.plain.example.test (the label of "
+					"account " ACCT1 ")");
+	va_result_cleanup(&res);
+}
+
+static void
+acct01_other_accounts_label_does_not_count(void **state)
+{
+	const char *ka = "tokOther.thumb";
+	struct va_result res;
+	char v[64];
+
+	/* Account 2 published the value account 1 needs, under its own label. */
+	txt_for(ka, v);
+	publish(LABEL2, "shared.example.test", v);
+	validate_acct("shared.example.test", false, ACCT1, ka, &res);
+	assert_false(res.ok);
+	assert_int_equal(res.prob, PROB_UNAUTHORIZED);
+	assert_contains(res.detail, "No TXT record found at " LABEL1);
+	va_result_cleanup(&res);
+	validate_acct("shared.example.test", false, ACCT2, ka, &res);
+	assert_true(res.ok);
+	va_result_cleanup(&res);
+
+	/* A wrong value under the right label names the record and the account. */
+	publish(LABEL1, "shared.example.test", "stale");
+	validate_acct("shared.example.test", false, ACCT1, ka, &res);
+	assert_int_equal(res.prob, PROB_UNAUTHORIZED);
+	assert_string_equal(res.detail, "Incorrect TXT record \"stale\" found at " LABEL1
+					"._acme-challenge.shared.example.test (the label of "
+					"account " ACCT1 ")");
+	va_result_cleanup(&res);
+}
+
+static void
+acct01_wildcard_validates_at_base_name(void **state)
+{
+	const char *ka = "tokWild.thumb";
+	struct va_result res;
+	char v[64];
+
+	/* *.wild.example.test: the authorization names wild.example.test, as for dns-01. */
+	txt_for(ka, v);
+	publish(LABEL1, "wild.example.test", v);
+	validate_acct("wild.example.test", true, ACCT1, ka, &res);
+	assert_true(res.ok);
+	va_result_cleanup(&res);
+}
+
+static void
+acct01_needs_account_and_short_name(void **state)
+{
+	struct va_result res;
+	char big[230];
+
+	validate_acct("acct.example.test", false, NULL, "tokN.thumb", &res);
+	assert_false(res.ok);
+	assert_int_equal(res.prob, PROB_SERVER_INTERNAL);
+	assert_contains(res.detail, "no account URL");
+	va_result_cleanup(&res);
+
+	/* 220 octets is a fine name, but the label and _acme-challenge make it 254. */
+	memset(big, 'a', sizeof(big));
+	for (size_t i = 63; i < 220; i += 64)
+		big[i] = '.';
+	big[220] = '\0';
+	validate_acct(big, false, ACCT1, "tokN.thumb", &res);
+	assert_false(res.ok);
+	assert_int_equal(res.prob, PROB_MALFORMED);
+	assert_contains(res.detail, "253 octets");
+	va_result_cleanup(&res);
+}
+
 static void
 lookup_reports_records_ttl_and_rcode(void **state)
 {
@@ -534,6 +676,11 @@ main(void)
 	    cmocka_unit_test(dns01_follows_cname),
 	    cmocka_unit_test(dns01_refused_zone_is_dns_problem),
 	    cmocka_unit_test(dns01_echo_is_escaped_and_capped),
+	    cmocka_unit_test(acct01_record_under_label_validates),
+	    cmocka_unit_test(acct01_plain_acme_challenge_does_not_count),
+	    cmocka_unit_test(acct01_other_accounts_label_does_not_count),
+	    cmocka_unit_test(acct01_wildcard_validates_at_base_name),
+	    cmocka_unit_test(acct01_needs_account_and_short_name),
 	    cmocka_unit_test(lookup_reports_records_ttl_and_rcode),
 	    cmocka_unit_test(lookup_refuses_oversized_rrset),
 	    cmocka_unit_test(dns01_timeout_is_bounded),

@@ -13,7 +13,10 @@
 #include <unistd.h>
 
 #include <cmocka.h>
+#include <openssl/bn.h>
+#include <openssl/core_names.h>
 #include <openssl/evp.h>
+#include <openssl/param_build.h>
 #include <openssl/pem.h>
 #include <openssl/x509.h>
 
@@ -25,6 +28,7 @@
 #include "init.h"
 #include "jwk.h"
 #include "jws.h"
+#include "keypolicy.h"
 #include "ra.h"
 #include "sa.h"
 #include "signer.h"
@@ -655,7 +659,7 @@ order_finalize_download_revoke(void **state)
 		free(bad);
 		bad = csr_b64(weak, names, 2);
 		r = post(&c, fin, bad);
-		assert_problem(r, 400, "badCSR");
+		assert_problem(r, 400, "badPublicKey");
 		resp_free(&r);
 		free(bad);
 		r = post(&c, fin, "{\"csr\":\"!!!\"}");
@@ -725,6 +729,133 @@ order_finalize_download_revoke(void **state)
 	free_client(&stranger);
 }
 
+/* An RSA private key with modulus p·q and e = 65537, whatever p and q are: how weak keys
+ * that can still sign a CSR are made. */
+static EVP_PKEY *
+rsa_from_primes(const BIGNUM *p, const BIGNUM *q)
+{
+	BN_CTX *bc = BN_CTX_new();
+	BIGNUM *n = BN_new(), *e = BN_new(), *d = BN_new(), *p1 = BN_new(), *q1 = BN_new();
+	BIGNUM *phi = BN_new(), *dp = BN_new(), *dq = BN_new(), *qi = BN_new();
+	OSSL_PARAM_BLD *bld = OSSL_PARAM_BLD_new();
+	EVP_PKEY_CTX *ctx = EVP_PKEY_CTX_new_from_name(NULL, "RSA", NULL);
+	OSSL_PARAM *params;
+	EVP_PKEY *pkey = NULL;
+
+	assert_non_null(qi);
+	assert_true(BN_set_word(e, 65537) && BN_mul(n, p, q, bc) && BN_sub(p1, p, BN_value_one()) &&
+		    BN_sub(q1, q, BN_value_one()) && BN_mul(phi, p1, q1, bc) &&
+		    BN_mod_inverse(d, e, phi, bc) != NULL && BN_mod(dp, d, p1, bc) &&
+		    BN_mod(dq, d, q1, bc) && BN_mod_inverse(qi, q, p, bc) != NULL);
+	assert_true(OSSL_PARAM_BLD_push_BN(bld, OSSL_PKEY_PARAM_RSA_N, n) &&
+		    OSSL_PARAM_BLD_push_BN(bld, OSSL_PKEY_PARAM_RSA_E, e) &&
+		    OSSL_PARAM_BLD_push_BN(bld, OSSL_PKEY_PARAM_RSA_D, d) &&
+		    OSSL_PARAM_BLD_push_BN(bld, OSSL_PKEY_PARAM_RSA_FACTOR1, p) &&
+		    OSSL_PARAM_BLD_push_BN(bld, OSSL_PKEY_PARAM_RSA_FACTOR2, q) &&
+		    OSSL_PARAM_BLD_push_BN(bld, OSSL_PKEY_PARAM_RSA_EXPONENT1, dp) &&
+		    OSSL_PARAM_BLD_push_BN(bld, OSSL_PKEY_PARAM_RSA_EXPONENT2, dq) &&
+		    OSSL_PARAM_BLD_push_BN(bld, OSSL_PKEY_PARAM_RSA_COEFFICIENT1, qi));
+	assert_non_null(params = OSSL_PARAM_BLD_to_param(bld));
+	assert_int_equal(EVP_PKEY_fromdata_init(ctx), 1);
+	assert_int_equal(EVP_PKEY_fromdata(ctx, &pkey, EVP_PKEY_KEYPAIR, params), 1);
+	OSSL_PARAM_free(params);
+	OSSL_PARAM_BLD_free(bld);
+	EVP_PKEY_CTX_free(ctx);
+	BN_free(n), BN_free(e), BN_free(d), BN_free(p1), BN_free(q1);
+	BN_free(phi), BN_free(dp), BN_free(dq), BN_free(qi);
+	BN_CTX_free(bc);
+	return pkey;
+}
+
+static void
+block(EVP_PKEY *pkey)
+{
+	uint8_t h[32];
+	char hex[65];
+
+	assert_int_equal(keypolicy_spki_sha256(pkey, h), DEED_OK);
+	keypolicy_sha256_to_hex(h, hex);
+	assert_int_equal(E.sa->ops->blocked_key_add(E.sa, hex, time(NULL), "test"), DEED_OK);
+}
+
+/* Keys the policy refuses are badPublicKey, as account keys and as CSR keys, and the order
+ * stays ready: Fermat-close primes, a small prime factor, RSA-1024, P-521 for a certificate,
+ * and a key on the blocked list. */
+static void
+weak_and_blocked_keys_are_bad_public_key(void **state)
+{
+	static const char *names[] = {"weak.example.test"};
+	struct client c, blocked = {0};
+	struct resp o, r;
+	BIGNUM *p = BN_new(), *q = BN_new();
+	EVP_PKEY *keys[5];
+	const char *why[5] = {"Fermat", "prime factor", "1024", "P-521", "blocked"};
+	struct jwk *p521 = NULL, *ok = NULL;
+	char fin[640], *csr;
+
+	/* Fermat: q is the next prime after p + 2^100. */
+	assert_true(BN_generate_prime_ex(p, 1024, 0, NULL, NULL, NULL));
+	assert_true(BN_copy(q, p) && BN_add_word(q, 1) && BN_lshift(q, BN_value_one(), 100) &&
+		    BN_add(q, q, p));
+	while (BN_check_prime(q, NULL, NULL) != 1)
+		assert_true(BN_add_word(q, 1));
+	keys[0] = rsa_from_primes(p, q);
+	/* 743 · a 2038-bit prime: a 2048-bit modulus with a small factor. */
+	assert_true(BN_set_word(p, 743) && BN_generate_prime_ex(q, 2038, 0, NULL, NULL, NULL));
+	keys[1] = rsa_from_primes(p, q);
+	assert_int_equal(EVP_PKEY_bits(keys[1]), 2048);
+	keys[2] = EVP_RSA_gen(1024);
+	assert_int_equal(jwk_generate("ec521", &p521), DEED_OK);
+	keys[3] = p521->pkey;
+	assert_int_equal(jwk_generate("ec256", &ok), DEED_OK);
+	keys[4] = ok->pkey;
+	block(keys[4]);
+
+	new_client(&c, "ec256");
+	o = post(&c, "/acme/new-order",
+		 "{\"identifiers\":[{\"type\":\"dns\",\"value\":\"weak.example.test\"}]}");
+	assert_int_equal(o.status, 201);
+	validate_all(o.body);
+	snprintf(fin, sizeof(fin), "%s", path_of(djson_str(o.body, "finalize")));
+	for (size_t i = 0; i < 5; i++) {
+		csr = csr_b64(keys[i], names, 1);
+		r = post(&c, fin, csr);
+		if (r.status != 400 || strcmp(prob_type(&r), "badPublicKey") != 0 ||
+		    strstr(djson_str(r.body, "detail"), why[i]) == NULL)
+			fail_msg("CSR key %zu (%s): %d %s", i, why[i], r.status, r.raw);
+		resp_free(&r);
+		free(csr);
+	}
+	r = post(&c, path_of(o.location), NULL);
+	assert_string_equal(djson_str(r.body, "status"), "ready");
+	resp_free(&r);
+
+	/* The blocked key cannot open an account either; nothing is stored. */
+	assert_int_equal(jwk_generate("ec256", &blocked.key), DEED_OK);
+	block(blocked.key->pkey);
+	r = post(&blocked, "/acme/new-account", "{\"termsOfServiceAgreed\":true}");
+	assert_problem(r, 400, "badPublicKey");
+	assert_non_null(strstr(djson_str(r.body, "detail"), "blocked"));
+	resp_free(&r);
+	{
+		struct sa_account a = {0};
+
+		assert_int_equal(E.sa->ops->account_get_by_thumbprint(E.sa, blocked.key->thumbprint,
+								       &a),
+				 DEED_ENOTFOUND);
+	}
+
+	for (size_t i = 0; i < 3; i++)
+		EVP_PKEY_free(keys[i]);
+	jwk_free(p521);
+	jwk_free(ok);
+	free_client(&blocked);
+	BN_free(p);
+	BN_free(q);
+	resp_free(&o);
+	free_client(&c);
+}
+
 static void
 revoke_by_certificate_key(void **state)
 {
@@ -759,6 +890,18 @@ revoke_by_certificate_key(void **state)
 	r = post(&holder, "/acme/revoke-cert", revoke); /* jwk = the certificate's key */
 	assert_int_equal(r.status, 200);
 	resp_free(&r);
+	/* keyCompromise puts the key on the blocked list: it opens no account from now on. */
+	{
+		uint8_t h[32];
+		char hex[65];
+
+		assert_int_equal(keypolicy_spki_sha256(holder.key->pkey, h), DEED_OK);
+		keypolicy_sha256_to_hex(h, hex);
+		assert_int_equal(E.sa->ops->blocked_key_has(E.sa, hex), DEED_OK);
+		r = post(&holder, "/acme/new-account", "{\"termsOfServiceAgreed\":true}");
+		assert_problem(r, 400, "badPublicKey");
+		resp_free(&r);
+	}
 	free(der_b64);
 	free(p);
 	resp_free(&o);
@@ -890,6 +1033,7 @@ main(void)
 		cmocka_unit_test(get_on_post_resources_is_405),
 		cmocka_unit_test(order_finalize_download_revoke),
 		cmocka_unit_test(revoke_by_certificate_key),
+		cmocka_unit_test(weak_and_blocked_keys_are_bad_public_key),
 		cmocka_unit_test(deactivated_account_is_unauthorized),
 		cmocka_unit_test(key_change_rolls_over_and_refuses_taken_keys),
 		cmocka_unit_test(authz_reused_for_same_account_and_name),
