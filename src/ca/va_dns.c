@@ -20,9 +20,29 @@
 
 #define MAX_BATCH 16 /* lookups of one va_dns_lookup_many */
 
+/*
+ * Resolver contexts are pooled: setting one up costs about a millisecond and a half of CPU
+ * (configuration, modules, caches, the worker thread), ten times a lookup. A context goes back
+ * to the pool only when every query it was given has been answered; it is retired after
+ * POOL_USES batches or POOL_AGE_MS, so that a replaced anchor file or resolv.conf is read
+ * again within a minute.
+ */
+#define POOL_MAX 64
+#define POOL_USES 2000
+#define POOL_AGE_MS 60000
+
+struct pooled {
+	struct ub_ctx *ctx;
+	int64_t born; /* now_ms() at creation */
+	int uses;
+};
+
 struct va_dns {
 	char fwd[INET6_ADDRSTRLEN + 8]; /* "ADDR@PORT"; "" = the servers of /etc/resolv.conf */
 	char *ta_file;
+	pthread_mutex_t pool_lock;
+	struct pooled idle[POOL_MAX];
+	size_t n_idle;
 };
 
 /*
@@ -153,6 +173,16 @@ ctx_open(const struct va_dns *d, FILE *log, struct ub_ctx **out, const char **st
 	 * default. Only forwarders are ever queried, so this opens nothing else. */
 	if ((u = ub_ctx_set_option(ctx, "do-not-query-localhost:", "no")) != 0)
 		goto out;
+	/* No answer outlives its lookup: every RRset and negative answer expires at once, so a
+	 * record removed or published a moment ago is seen as it is now, though the context
+	 * lives on in the pool. serve-original-ttl keeps the TTL the server sent in the answer
+	 * (dns-persist-01 reuse is capped by it) instead of that zero. */
+	if ((u = ub_ctx_set_option(ctx, "cache-max-ttl:", "0")) != 0 ||
+	    (u = ub_ctx_set_option(ctx, "cache-max-negative-ttl:", "0")) != 0 ||
+	    (u = ub_ctx_set_option(ctx, "serve-original-ttl:", "yes")) != 0 ||
+	    (u = ub_ctx_set_option(ctx, "msg-cache-size:", "256k")) != 0 ||
+	    (u = ub_ctx_set_option(ctx, "rrset-cache-size:", "256k")) != 0)
+		goto out;
 	/* Threads, not the default fork(), for the background worker that lets us wait with
 	 * a deadline (ub_resolve itself has none). */
 	if ((u = ub_ctx_async(ctx, 1)) != 0)
@@ -204,6 +234,44 @@ ctx_close(struct ub_ctx *ctx)
 	pthread_mutex_lock(&ub_setup_lock);
 	ub_ctx_delete(ctx); /* also stops the worker thread and drops unanswered queries */
 	pthread_mutex_unlock(&ub_setup_lock);
+}
+
+/* A context from the pool, or a new one. */
+static int
+ctx_get(struct va_dns *d, struct pooled *out)
+{
+	const char *step;
+
+	pthread_mutex_lock(&d->pool_lock);
+	if (d->n_idle > 0) {
+		*out = d->idle[--d->n_idle];
+		pthread_mutex_unlock(&d->pool_lock);
+		return 0;
+	}
+	pthread_mutex_unlock(&d->pool_lock);
+	memset(out, 0, sizeof(*out));
+	out->born = now_ms();
+	return ctx_open(d, NULL, &out->ctx, &step);
+}
+
+/* Back to the pool if clean (no query left unanswered, whose callback could still fire) and
+ * not due for retirement; else deleted. */
+static void
+ctx_put(struct va_dns *d, struct pooled *p, bool clean)
+{
+	if (p->ctx == NULL)
+		return;
+	p->uses++;
+	if (clean && p->uses < POOL_USES && now_ms() - p->born < POOL_AGE_MS) {
+		pthread_mutex_lock(&d->pool_lock);
+		if (d->n_idle < POOL_MAX) {
+			d->idle[d->n_idle++] = *p;
+			p->ctx = NULL;
+		}
+		pthread_mutex_unlock(&d->pool_lock);
+	}
+	ctx_close(p->ctx);
+	p->ctx = NULL;
 }
 
 /* The first thing libunbound logged (the cause; later lines repeat the consequences), without
@@ -272,6 +340,7 @@ va_dns_new(const char *resolver, const char *trust_anchor_file, struct va_dns **
 	*out = NULL;
 	if ((d = calloc(1, sizeof(*d))) == NULL)
 		goto out;
+	pthread_mutex_init(&d->pool_lock, NULL);
 	if (resolver != NULL && resolver[0] != '\0' &&
 	    parse_resolver(resolver, d->fwd, sizeof(d->fwd)) != DEED_OK) {
 		rc = DEED_EINVAL;
@@ -317,6 +386,9 @@ va_dns_free(struct va_dns *d)
 {
 	if (d == NULL)
 		return;
+	for (size_t i = 0; i < d->n_idle; i++)
+		ctx_close(d->idle[i].ctx);
+	pthread_mutex_destroy(&d->pool_lock);
 	free(d->ta_file);
 	free(d);
 }
@@ -377,6 +449,67 @@ rdata_text(const uint8_t *p, size_t len, int rrtype, size_t *outlen)
 }
 
 /* Copy what the caller needs out of libunbound's result. */
+/* Skip a possibly compressed domain name at pkt[*off]; false when it runs past len. */
+static bool
+skip_name(const uint8_t *pkt, size_t len, size_t *off)
+{
+	while (*off < len) {
+		uint8_t l = pkt[*off];
+
+		if (l == 0) {
+			(*off)++;
+			return true;
+		}
+		if ((l & 0xc0) == 0xc0) { /* a pointer ends the name */
+			*off += 2;
+			return *off <= len;
+		}
+		if ((l & 0xc0) != 0)
+			return false;
+		*off += 1 + (size_t)l;
+	}
+	return false;
+}
+
+/*
+ * The TTL of the rrtype RRs in the answer section, as the server sent it (the lowest, should
+ * they differ). libunbound's own ttl field reports what its cache keeps, which is nothing
+ * here; the packet carries the original (serve-original-ttl). 0 when the packet does not
+ * parse or holds no such RR.
+ */
+static uint32_t
+packet_ttl(const uint8_t *pkt, size_t len, int rrtype)
+{
+	size_t off = 12;
+	unsigned qd, an;
+	uint32_t ttl = UINT32_MAX;
+
+	if (pkt == NULL || len < 12)
+		return 0;
+	qd = (unsigned)pkt[4] << 8 | pkt[5];
+	an = (unsigned)pkt[6] << 8 | pkt[7];
+	for (unsigned i = 0; i < qd; i++)
+		if (!skip_name(pkt, len, &off) || (off += 4) > len)
+			return 0;
+	for (unsigned i = 0; i < an; i++) {
+		unsigned type, rdlen;
+		uint32_t t;
+
+		if (!skip_name(pkt, len, &off) || off + 10 > len)
+			break;
+		type = (unsigned)pkt[off] << 8 | pkt[off + 1];
+		t = (uint32_t)pkt[off + 4] << 24 | (uint32_t)pkt[off + 5] << 16 |
+		    (uint32_t)pkt[off + 6] << 8 | pkt[off + 7];
+		rdlen = (unsigned)pkt[off + 8] << 8 | pkt[off + 9];
+		off += 10 + rdlen;
+		if (off > len)
+			break;
+		if ((int)type == rrtype && t < ttl)
+			ttl = t;
+	}
+	return ttl == UINT32_MAX ? 0 : ttl;
+}
+
 static int
 answer_fill(const struct ub_result *r, int rrtype, struct va_dns_answer *ans)
 {
@@ -394,7 +527,8 @@ answer_fill(const struct ub_result *r, int rrtype, struct va_dns_answer *ans)
 		count++;
 	if (count > VA_DNS_MAX_RRS)
 		return DEED_ETOOBIG;
-	ans->ttl = r->ttl > 0 ? (uint32_t)r->ttl : 0;
+	ans->ttl = packet_ttl(r->answer_packet, r->answer_packet != NULL ? (size_t)r->answer_len : 0,
+			      rrtype);
 	for (size_t i = 0; i < count; i++) {
 		ans->rr[i] = rdata_text((const uint8_t *)r->data[i], (size_t)r->len[i], rrtype,
 					&ans->len[i]);
@@ -432,8 +566,9 @@ int
 va_dns_lookup_many(struct va_dns *d, struct va_dns_query *q, size_t n, int timeout_ms)
 {
 	struct pending p[MAX_BATCH] = {0};
+	struct pooled pc = {0};
 	struct ub_ctx *ctx = NULL;
-	const char *step;
+	bool clean = true;
 	int64_t deadline = now_ms() + (timeout_ms > 0 ? timeout_ms : 0);
 	size_t waiting = 0;
 	int rc = DEED_OK, u;
@@ -446,10 +581,11 @@ va_dns_lookup_many(struct va_dns *d, struct va_dns_query *q, size_t n, int timeo
 		rc = DEED_EINVAL;
 		goto out;
 	}
-	if ((u = ctx_open(d, NULL, &ctx, &step)) != 0) {
+	if ((u = ctx_get(d, &pc)) != 0) {
 		rc = ub_to_deed(u);
 		goto out;
 	}
+	ctx = pc.ctx;
 	for (size_t i = 0; i < n; i++) {
 		if ((u = ub_resolve_async(ctx, q[i].name, q[i].rrtype, 1 /* IN */, &p[i], on_answer,
 					  NULL)) != 0) {
@@ -479,6 +615,7 @@ va_dns_lookup_many(struct va_dns *d, struct va_dns_query *q, size_t n, int timeo
 		waiting = still;
 	}
 	for (size_t i = 0; i < n; i++) {
+		clean = clean && p[i].done;
 		if (!p[i].done)
 			q[i].rc = rc != DEED_OK ? rc : DEED_ETIMEOUT;
 		else if (p[i].err != 0)
@@ -494,7 +631,8 @@ out:
 		if (i < MAX_BATCH)
 			ub_resolve_free(p[i].r);
 	}
-	ctx_close(ctx); /* unanswered queries are dropped with the context */
+	/* A context with unanswered queries is deleted, which drops them. */
+	ctx_put(d, &pc, clean && rc == DEED_OK);
 	for (size_t i = 0; i < n; i++)
 		if (q[i].rc != DEED_OK)
 			return q[i].rc;

@@ -10,11 +10,12 @@
  * DNS for validation, on libunbound: the lookups of dns-01, dns-account-01 and of http-01's
  * address resolution, and the base that CAA and dns-persist-01 build on.
  *
- * Every lookup runs in a resolver context of its own, made for it and dropped after it. So no
- * answer is ever served from a cache (a record removed a second ago cannot validate; a record
- * published a second ago is seen), the TTL reported is the one the server sent, and
- * concurrent lookups from many threads share nothing. Each lookup has a deadline; at the
- * deadline it is abandoned (DEED_ETIMEOUT). DNSSEC is validated when trust anchors are
+ * Every lookup (or batch) runs in a resolver context that no other lookup uses at the same
+ * time, taken from a pool. Contexts keep nothing between lookups that could answer one: every
+ * RRset and negative answer expires the moment it arrives (cache-max-ttl 0), so a record
+ * removed a second ago cannot validate and a record published a second ago is seen; the TTL
+ * reported is the one the server sent. Each lookup has a deadline; at the deadline it is
+ * abandoned (DEED_ETIMEOUT) and its context deleted. DNSSEC is validated when trust anchors are
  * configured; without them every answer is insecure.
  */
 
