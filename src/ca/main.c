@@ -34,6 +34,7 @@ usage(FILE *f)
 		"       deed-ca admin validations --dir DIR [NAME]\n"
 		"       deed-ca admin block-key --dir DIR PEM-FILE|SPKI-SHA256\n"
 		"       deed-ca admin blocked-keys --dir DIR\n"
+		"       deed-ca admin check --dir DIR\n"
 		"\n"
 		"init   make a new CA in DIR: root.pem (the one file clients trust), an\n"
 		"       intermediate, the API's TLS certificate, deed-ca.conf and the database.\n"
@@ -45,7 +46,10 @@ usage(FILE *f)
 		"       a PEM public key, certificate, CSR or private key, or the SHA-256 of the\n"
 		"       key's SubjectPublicKeyInfo (64 lowercase hex digits).\n"
 		"admin blocked-keys  list the blocked keys: hash, when, source (admin, or\n"
-		"       keyCompromise for a key revoked as compromised).\n");
+		"       keyCompromise for a key revoked as compromised).\n"
+		"admin check  verify the database with the server stopped: integrity, no serial\n"
+		"       twice, one certificate per valid order and one order per certificate,\n"
+		"       nothing left processing; exit 1 if an invariant is broken.\n");
 }
 
 static int
@@ -295,6 +299,14 @@ print_blocked(void *arg, const char *h, int64_t at, const char *source)
 	return 0;
 }
 
+static int
+print_check(void *arg, const char *what, int64_t bad)
+{
+	printf("%s  %s: %lld\n", bad == 0 ? "ok  " : "FAIL", what, (long long)bad);
+	(void)arg;
+	return 0;
+}
+
 /* deed-ca admin block-key: the operator adds a key (PEM file or hash) to the blocked list. */
 static int
 admin_block_key(struct sa *sa, const char *what)
@@ -334,7 +346,7 @@ cmd_admin(int argc, char **argv)
 	int c, rc, status = 1;
 
 	if (argc < 2 || (strcmp(argv[1], "validations") != 0 && strcmp(argv[1], "block-key") != 0 &&
-			 strcmp(argv[1], "blocked-keys") != 0)) {
+			 strcmp(argv[1], "blocked-keys") != 0 && strcmp(argv[1], "check") != 0)) {
 		usage(stderr);
 		return 2;
 	}
@@ -369,7 +381,15 @@ cmd_admin(int argc, char **argv)
 		status = admin_block_key(sa, arg);
 		goto out;
 	}
-	if (strcmp(sub, "blocked-keys") == 0)
+	if (strcmp(sub, "check") == 0) {
+		rc = sa->ops->check(sa, print_check, NULL);
+		if (rc == DEED_ECONFLICT) {
+			printf("deed-ca: the database breaks the invariants above\n");
+			goto out;
+		}
+		if (rc == DEED_OK)
+			printf("deed-ca: all invariants hold\n");
+	} else if (strcmp(sub, "blocked-keys") == 0)
 		rc = sa->ops->blocked_key_list(sa, print_blocked, NULL);
 	else
 		rc = sa->ops->validation_list(sa, arg, print_validation, NULL);

@@ -215,6 +215,16 @@ struct sa_ops {
 	/* Whether the account ever passed a validation of method: DEED_OK (yes), DEED_ENOTFOUND. */
 	int (*validation_any_ok)(struct sa *sa, int64_t account_id, const char *method);
 
+	/* Check the store's invariants (for `deed-ca admin check`, with the server stopped): the
+	 * storage's own integrity, no serial used twice, every valid order with exactly one
+	 * issued certificate and every issued certificate with its valid order, nothing left
+	 * processing or reserved (a start recovers those), every valid authorization with exactly
+	 * one valid challenge, no dangling reference. fn gets each invariant with the number of
+	 * rows that break it (0 = holds); it returns non-zero to stop. Returns DEED_OK when all
+	 * hold, DEED_ECONFLICT when one does not, or a storage error. */
+	int (*check)(struct sa *sa, int (*fn)(void *arg, const char *what, int64_t bad),
+		     void *arg);
+
 	/* Blocked public keys, by SHA-256 of the SubjectPublicKeyInfo as 64 lowercase hex
 	 * digits. Adding a key already there is DEED_OK and keeps the first entry. has:
 	 * DEED_OK (blocked) or DEED_ENOTFOUND. list: oldest first; fn returns non-zero to stop. */

@@ -1618,8 +1618,83 @@ blocked_key_list(struct sa *sa, int (*fn)(void *arg, const char *spki_sha256, in
 	return rc;
 }
 
+static int query_int(sqlite3 *db, const char *text, int64_t *out);
+
+/* Each invariant: a query counting the rows that break it, and what it means. */
+static const struct {
+	const char *what;
+	const char *sql;
+} invariants[] = {
+    {"certificate serials used more than once",
+     "SELECT count(*) FROM (SELECT serial FROM certificates GROUP BY serial HAVING count(*) > 1)"},
+    {"orders with more than one certificate",
+     "SELECT count(*) FROM (SELECT order_id FROM certificates WHERE status = 'issued' "
+     "GROUP BY order_id HAVING count(*) > 1)"},
+    {"valid orders without their one issued certificate",
+     "SELECT count(*) FROM orders o WHERE o.status = 'valid' AND NOT EXISTS (SELECT 1 FROM "
+     "certificates c WHERE c.id = o.cert_id AND c.order_id = o.id AND c.status = 'issued' "
+     "AND c.der IS NOT NULL)"},
+    {"issued certificates whose order is not valid with them",
+     "SELECT count(*) FROM certificates c LEFT JOIN orders o ON o.id = c.order_id WHERE "
+     "c.status = 'issued' AND (o.id IS NULL OR o.status != 'valid' OR o.cert_id != c.id)"},
+    {"orders left processing", "SELECT count(*) FROM orders WHERE status = 'processing'"},
+    {"certificates left reserved (signed or not)",
+     "SELECT count(*) FROM certificates WHERE status = 'reserved'"},
+    {"valid authorizations without a valid challenge",
+     "SELECT count(*) FROM authz a WHERE a.status = 'valid' AND NOT EXISTS (SELECT 1 FROM "
+     "challenges c WHERE c.authz_id = a.id AND c.status = 'valid')"},
+    {"authorizations with more than one valid challenge",
+     "SELECT count(*) FROM (SELECT authz_id FROM challenges WHERE status = 'valid' GROUP BY "
+     "authz_id HAVING count(*) > 1)"},
+    {"orders whose authorizations are missing",
+     "SELECT count(*) FROM orders o WHERE (SELECT count(*) FROM order_authz x JOIN authz a ON "
+     "a.id = x.authz_id WHERE x.order_id = o.id) != json_array_length(o.identifiers)"},
+    {"rows naming rows that do not exist (foreign keys)",
+     "SELECT count(*) FROM pragma_foreign_key_check"},
+};
+
+/* See sa.h. Reads one snapshot through one connection. */
+static int
+check(struct sa *sa, int (*fn)(void *arg, const char *what, int64_t bad), void *arg)
+{
+	struct conn *c = acquire(sa);
+	sqlite3_stmt *st = NULL;
+	int64_t n;
+	int rc, broken = 0;
+	const char *ok;
+
+	/* integrity_check first: it reads every page, and says "ok" or lists what is wrong. */
+	rc = sqlite3_prepare_v2(c->db, "PRAGMA integrity_check", -1, &st, NULL) == SQLITE_OK &&
+		     sqlite3_step(st) == SQLITE_ROW
+		 ? DEED_OK
+		 : DEED_EDB;
+	ok = rc == DEED_OK ? (const char *)sqlite3_column_text(st, 0) : NULL;
+	n = ok != NULL && strcmp(ok, "ok") == 0 ? 0 : 1;
+	sqlite3_finalize(st);
+	if (rc != DEED_OK)
+		goto out;
+	broken += n != 0;
+	if (fn(arg, "database pages failing PRAGMA integrity_check", n) != 0)
+		goto out;
+	if ((rc = begin_read(c)) != DEED_OK)
+		goto out;
+	for (size_t i = 0; i < sizeof(invariants) / sizeof(invariants[0]); i++) {
+		if ((rc = query_int(c->db, invariants[i].sql, &n)) != DEED_OK)
+			break;
+		broken += n != 0;
+		if (fn(arg, invariants[i].what, n) != 0)
+			break;
+	}
+out:
+	release(sa, c);
+	if (rc == DEED_OK && broken > 0)
+		rc = DEED_ECONFLICT;
+	return rc;
+}
+
 static const struct sa_ops sqlite_ops = {
 	.close = sqlite_close,
+	.check = check,
 	.blocked_key_add = blocked_key_add,
 	.blocked_key_has = blocked_key_has,
 	.blocked_key_list = blocked_key_list,

@@ -1299,6 +1299,43 @@ blocked_keys_are_added_once_found_and_listed(void **state)
 	assert_string_equal(list, "aaaaaaaa@100:keyCompromise bbbbbbbb@200:admin ");
 }
 
+static int
+count_broken(void *arg, const char *what, int64_t bad)
+{
+	char *out = arg;
+	size_t n = strlen(out);
+
+	if (bad != 0)
+		snprintf(out + n, 512 - n, "%s=%lld;", what, (long long)bad);
+	return 0;
+}
+
+/* admin check: a sound database passes; an order stranded in processing and a valid order
+ * without a certificate (written behind the driver's back) are named. */
+static void
+check_names_broken_invariants(void **state)
+{
+	struct env *e = *state;
+	int64_t acct = make_account(SA(state), "thumb-check");
+	int64_t o1 = make_order(SA(state), acct, "a.example", NOW + DAY, NULL, NULL);
+	int64_t o2 = make_order(SA(state), acct, "b.example", NOW + DAY, NULL, NULL);
+	char out[512] = "", sql[160];
+	sqlite3 *db;
+
+	assert_int_equal(SA(state)->ops->check(SA(state), count_broken, out), DEED_OK);
+	assert_string_equal(out, "");
+	assert_int_equal(sqlite3_open(e->path, &db), SQLITE_OK);
+	snprintf(sql, sizeof(sql),
+		 "UPDATE orders SET status = 'processing' WHERE id = %lld;"
+		 "UPDATE orders SET status = 'valid' WHERE id = %lld;",
+		 (long long)o1, (long long)o2);
+	assert_int_equal(sqlite3_exec(db, sql, NULL, NULL, NULL), SQLITE_OK);
+	sqlite3_close(db);
+	assert_int_equal(SA(state)->ops->check(SA(state), count_broken, out), DEED_ECONFLICT);
+	assert_string_equal(out, "valid orders without their one issued certificate=1;"
+				 "orders left processing=1;");
+}
+
 #define T(f) cmocka_unit_test_setup_teardown(f, setup, teardown)
 
 int
@@ -1344,6 +1381,7 @@ main(void)
 	    T(chall_begin_by_eight_threads_on_one_challenge_has_one_winner),
 	    T(concurrent_writers_all_succeed),
 	    T(blocked_keys_are_added_once_found_and_listed),
+	    T(check_names_broken_invariants),
 	    cmocka_unit_test(status_names_are_rfc8555_words),
 	};
 
