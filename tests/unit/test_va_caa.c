@@ -9,13 +9,13 @@
 
 #include <cmocka.h>
 #include <jansson.h>
-#include <openssl/evp.h>
 
 #include "error.h"
 #include "labdns.h"
 #include "va.h"
 #include "va_caa.h"
 #include "va_dns.h"
+#include "vatest.h"
 
 /*
  * CAA (RFC 8659, RFC 8657): the RDATA parser and the evaluation of a record set on their own,
@@ -33,13 +33,6 @@ static const char *const issuers[] = {"other-name.test", "ca.test"};
 static struct labdns lab;
 static struct va *va;
 static struct va_dns *dns;
-
-static void
-assert_contains(const char *hay, const char *needle)
-{
-	if (strstr(hay, needle) == NULL)
-		fail_msg("\"%s\" does not contain \"%s\"", hay, needle);
-}
 
 static void
 publish(const char *lines)
@@ -81,8 +74,9 @@ caa_record(const struct va_result *res)
 	return rec;
 }
 
+/* Member key of the CAA record rec, which must be a string. */
 static const char *
-rec_str(json_t *rec, const char *key)
+caa_str(json_t *rec, const char *key)
 {
 	const char *v = json_string_value(json_object_get(rec, key));
 
@@ -341,27 +335,13 @@ eval_detail_names_every_record(void **state)
 static int
 group_setup(void **state)
 {
-	char err[256] = "";
-	struct va_config cfg = {.http01_port = 80, .tlsalpn01_port = 443, .timeout_ms = 5000};
-
-	if (labdns_start(&lab) != 0)
-		return -1;
-	cfg.resolver = lab.resolver;
-	if (va_new(&cfg, &va, err, sizeof(err)) != DEED_OK ||
-	    va_dns_new(lab.resolver, NULL, &dns, err, sizeof(err)) != DEED_OK) {
-		fprintf(stderr, "va_new: %s\n", err);
-		labdns_stop(&lab);
-		return -1;
-	}
-	return 0;
+	return vatest_lab_start(&lab, &va, &dns);
 }
 
 static int
 group_teardown(void **state)
 {
-	va_free(va);
-	va_dns_free(dns);
-	labdns_stop(&lab);
+	vatest_lab_stop(&lab, va, dns);
 	return 0;
 }
 
@@ -376,8 +356,8 @@ dns_no_caa_anywhere_allows(void **state)
 	rec = caa_record(&res);
 	assert_true(json_is_null(json_object_get(rec, "name")));
 	assert_int_equal(json_array_size(json_object_get(rec, "records")), 0);
-	assert_string_equal(rec_str(rec, "dnssec"), "insecure");
-	assert_string_equal(rec_str(rec, "result"), "allowed");
+	assert_string_equal(caa_str(rec, "dnssec"), "insecure");
+	assert_string_equal(caa_str(rec, "result"), "allowed");
 	va_result_cleanup(&res);
 }
 
@@ -394,11 +374,11 @@ dns_other_ca_blocks(void **state)
 	assert_string_equal(
 	    res.detail, "CAA record for blk.example.test prevents issuance: 0 issue \"other.ca\"");
 	rec = caa_record(&res);
-	assert_string_equal(rec_str(rec, "name"), "blk.example.test");
+	assert_string_equal(caa_str(rec, "name"), "blk.example.test");
 	assert_int_equal(json_array_size(json_object_get(rec, "records")), 1);
 	assert_string_equal(json_string_value(json_array_get(json_object_get(rec, "records"), 0)),
 			    "0 issue \"other.ca\"");
-	assert_string_equal(rec_str(rec, "result"), "refused");
+	assert_string_equal(caa_str(rec, "result"), "refused");
 	va_result_cleanup(&res);
 }
 
@@ -413,9 +393,9 @@ dns_our_name_allows(void **state)
 	check("ours.example.test", false, "http-01", ACCT, &res);
 	assert_true(res.ok);
 	rec = caa_record(&res);
-	assert_string_equal(rec_str(rec, "name"), "ours.example.test");
+	assert_string_equal(caa_str(rec, "name"), "ours.example.test");
 	assert_int_equal(json_array_size(json_object_get(rec, "records")), 2);
-	assert_string_equal(rec_str(rec, "result"), "allowed");
+	assert_string_equal(caa_str(rec, "result"), "allowed");
 	va_result_cleanup(&res);
 }
 
@@ -431,7 +411,7 @@ dns_parent_applies_and_child_overrides(void **state)
 	assert_int_equal(res.prob, PROB_CAA);
 	assert_false(res.ok);
 	assert_contains(res.detail, "CAA record for par.example.test prevents issuance");
-	assert_string_equal(rec_str(caa_record(&res), "name"), "par.example.test");
+	assert_string_equal(caa_str(caa_record(&res), "name"), "par.example.test");
 	va_result_cleanup(&res);
 	check("own.par.example.test", false, "dns-01", ACCT, &res);
 	assert_true(res.ok);
@@ -439,7 +419,7 @@ dns_parent_applies_and_child_overrides(void **state)
 	/* the closest set wins over the parent's, for names below it too */
 	check("a.own.par.example.test", false, "dns-01", ACCT, &res);
 	assert_true(res.ok);
-	assert_string_equal(rec_str(caa_record(&res), "name"), "own.par.example.test");
+	assert_string_equal(caa_str(caa_record(&res), "name"), "own.par.example.test");
 	va_result_cleanup(&res);
 }
 
@@ -536,7 +516,7 @@ dns_unknown_critical_tag_refuses(void **state)
 	assert_int_equal(res.prob, PROB_CAA);
 	assert_contains(res.detail, "CAA record for crit.example.test has a critical property");
 	assert_contains(res.detail, "128 tbs \"x\"");
-	assert_string_equal(rec_str(caa_record(&res), "result"), "refused");
+	assert_string_equal(caa_str(caa_record(&res), "result"), "refused");
 	va_result_cleanup(&res);
 	check("noncrit.example.test", false, "dns-01", ACCT, &res);
 	assert_true(res.ok);
@@ -544,7 +524,7 @@ dns_unknown_critical_tag_refuses(void **state)
 	/* a non-empty set without issue: the climb stops there, and nothing restricts */
 	check("onlyunknown.example.test", false, "dns-01", ACCT, &res);
 	assert_true(res.ok);
-	assert_string_equal(rec_str(caa_record(&res), "name"), "onlyunknown.example.test");
+	assert_string_equal(caa_str(caa_record(&res), "name"), "onlyunknown.example.test");
 	va_result_cleanup(&res);
 }
 
@@ -560,8 +540,8 @@ dns_servfail_at_the_name_is_dns_problem(void **state)
 	assert_int_equal(res.prob, PROB_DNS);
 	assert_contains(res.detail, "SERVFAIL looking up CAA for www.other.test");
 	rec = caa_record(&res);
-	assert_string_equal(rec_str(rec, "name"), "www.other.test");
-	assert_string_equal(rec_str(rec, "result"), "dns error");
+	assert_string_equal(caa_str(rec, "name"), "www.other.test");
+	assert_string_equal(caa_str(rec, "result"), "dns error");
 	va_result_cleanup(&res);
 }
 
@@ -583,19 +563,6 @@ dns_failure_above_the_relevant_set_does_not_matter(void **state)
 	assert_int_equal(res.prob, PROB_DNS);
 	assert_contains(res.detail, "SERVFAIL looking up CAA for brk.example.test");
 	va_result_cleanup(&res);
-}
-
-/* base64url(SHA-256(ka)), computed with OpenSSL's own base64. */
-static void
-txt_for(const char *ka, char out[64])
-{
-	unsigned char d[32], b64[64];
-
-	assert_int_equal(EVP_Digest(ka, strlen(ka), d, NULL, EVP_sha256(), NULL), 1);
-	assert_int_equal(EVP_EncodeBlock(b64, d, sizeof(d)), 44);
-	for (int i = 0; i < 43; i++)
-		out[i] = b64[i] == '+' ? '-' : b64[i] == '/' ? '_' : (char)b64[i];
-	out[43] = '\0';
 }
 
 static void
@@ -630,7 +597,7 @@ validate_checks_caa_after_dcv_when_asked(void **state)
 	assert_int_equal(res.prob, PROB_CAA);
 	assert_int_equal(json_array_size(res.records), 2);
 	assert_non_null(json_object_get(json_array_get(res.records, 0), "hostname"));
-	assert_string_equal(rec_str(caa_record(&res), "name"), "dcv.example.test");
+	assert_string_equal(caa_str(caa_record(&res), "name"), "dcv.example.test");
 	assert_contains(res.detail, "CAA record for dcv.example.test prevents issuance");
 	va_result_cleanup(&res);
 	/* once the record names us, the same validation passes */
@@ -639,7 +606,7 @@ validate_checks_caa_after_dcv_when_asked(void **state)
 	assert_int_equal(va_validate(va, &req, &res), DEED_OK);
 	assert_true(res.ok);
 	assert_int_equal(json_array_size(res.records), 2);
-	assert_string_equal(rec_str(caa_record(&res), "result"), "allowed");
+	assert_string_equal(caa_str(caa_record(&res), "result"), "allowed");
 	va_result_cleanup(&res);
 	/* a failed DCV is not followed by CAA */
 	req.key_authz = "tokC.wrong";

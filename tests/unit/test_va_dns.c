@@ -6,16 +6,15 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
 #include <cmocka.h>
 #include <jansson.h>
-#include <openssl/evp.h>
 
 #include "error.h"
 #include "labdns.h"
 #include "va.h"
 #include "va_dns.h"
+#include "vatest.h"
 
 /*
  * dns-01 and the libunbound wrapper against a real authoritative server: the lab's Knot,
@@ -26,71 +25,23 @@ static struct labdns lab;
 static struct va *va;	   /* resolving through Knot */
 static struct va_dns *dns; /* the same, for the lookup API */
 
-static int64_t
-ms_now(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
-/* base64url(SHA-256(ka)) computed here with OpenSSL's own base64, not the project's. */
-static void
-txt_for(const char *ka, char out[64])
-{
-	unsigned char d[32], b64[64];
-
-	assert_int_equal(EVP_Digest(ka, strlen(ka), d, NULL, EVP_sha256(), NULL), 1);
-	assert_int_equal(EVP_EncodeBlock(b64, d, sizeof(d)), 44);
-	for (int i = 0; i < 43; i++)
-		out[i] = b64[i] == '+' ? '-' : b64[i] == '/' ? '_' : (char)b64[i];
-	out[43] = '\0';
-}
-
+/* dns-01 for ident with key authorization ka. */
 static void
 validate(struct va *v, const char *ident, const char *ka, struct va_result *res)
 {
-	struct va_request req = {.type = "dns-01",
-				 .identifier = ident,
-				 .token = "tok",
-				 .key_authz = ka,
-				 .account_url = "https://ca.test/acct/1"};
-
-	assert_int_equal(va_validate(v, &req, res), DEED_OK);
-}
-
-static void
-assert_contains(const char *hay, const char *needle)
-{
-	if (strstr(hay, needle) == NULL)
-		fail_msg("\"%s\" does not contain \"%s\"", hay, needle);
+	vatest_validate(v, "dns-01", ident, "tok", ka, res);
 }
 
 static int
 group_setup(void **state)
 {
-	char err[256] = "";
-	struct va_config cfg = {.http01_port = 80, .tlsalpn01_port = 443, .timeout_ms = 5000};
-
-	if (labdns_start(&lab) != 0)
-		return -1;
-	cfg.resolver = lab.resolver;
-	if (va_new(&cfg, &va, err, sizeof(err)) != DEED_OK ||
-	    va_dns_new(lab.resolver, NULL, &dns, err, sizeof(err)) != DEED_OK) {
-		fprintf(stderr, "va_new: %s\n", err);
-		labdns_stop(&lab);
-		return -1;
-	}
-	return 0;
+	return vatest_lab_start(&lab, &va, &dns);
 }
 
 static int
 group_teardown(void **state)
 {
-	va_free(va);
-	va_dns_free(dns);
-	labdns_stop(&lab);
+	vatest_lab_stop(&lab, va, dns);
 	return 0;
 }
 

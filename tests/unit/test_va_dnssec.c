@@ -9,12 +9,12 @@
 
 #include <cmocka.h>
 #include <jansson.h>
-#include <openssl/evp.h>
 
 #include "error.h"
 #include "knotsign.h"
 #include "va.h"
 #include "va_dns.h"
+#include "vatest.h"
 
 /*
  * DNSSEC validation against zones Knot really signs (ECDSA P-256, NSEC and NSEC3), with the
@@ -45,36 +45,11 @@ static struct va *va_good, *va_forged;	     /* anchors; through good / forged */
 static struct va *va_forged_blind;	     /* no anchors; through forged */
 static struct va_dns *dns_good, *dns_forged; /* anchors; for the lookup API */
 
-/* base64url(SHA-256(ka)) computed here with OpenSSL's own base64, not the project's. */
-static void
-txt_for(const char *ka, char out[64])
-{
-	unsigned char d[32], b64[64];
-
-	EVP_Digest(ka, strlen(ka), d, NULL, EVP_sha256(), NULL);
-	EVP_EncodeBlock(b64, d, sizeof(d));
-	for (int i = 0; i < 43; i++)
-		out[i] = b64[i] == '+' ? '-' : b64[i] == '/' ? '_' : (char)b64[i];
-	out[43] = '\0';
-}
-
-static void
-assert_contains(const char *hay, const char *needle)
-{
-	if (strstr(hay, needle) == NULL)
-		fail_msg("\"%s\" does not contain \"%s\"", hay, needle);
-}
-
+/* dns-01 for ident with key authorization ka. */
 static void
 validate(struct va *v, const char *ident, const char *ka, struct va_result *res)
 {
-	struct va_request req = {.type = "dns-01",
-				 .identifier = ident,
-				 .token = "tok",
-				 .key_authz = ka,
-				 .account_url = "https://ca.test/acct/1"};
-
-	assert_int_equal(va_validate(v, &req, res), DEED_OK);
+	vatest_validate(v, "dns-01", ident, "tok", ka, res);
 }
 
 static const char *

@@ -1,4 +1,3 @@
-#include <errno.h>
 #include <poll.h>
 #include <pthread.h>
 #include <setjmp.h>
@@ -9,7 +8,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
 #include <cmocka.h>
 #include <jansson.h>
@@ -18,6 +16,7 @@
 #include "labdns.h"
 #include "va.h"
 #include "va_http.h"
+#include "vatest.h"
 
 /*
  * http-01 against a small HTTP server on loopback, with names resolved through the lab's Knot
@@ -29,14 +28,9 @@
 /* --- the test's HTTP server ------------------------------------------------------------ */
 
 struct srv {
-	int fd;
-	int port;
-	int stop[2];
-	pthread_t th;
-	atomic_int conns;
+	struct vatest_srv net; /* the accept loop, calling serve_one; net.lock guards the rest */
 	char last_ua[128];
 	char last_host[128];
-	pthread_mutex_t lock;
 };
 
 static struct srv s4; /* 127.0.0.1:P */
@@ -44,15 +38,6 @@ static struct srv s6; /* [::1]:P6, nothing on 127.0.0.1:P6 */
 static struct labdns lab;
 static struct va *va; /* allow_loopback, http01_port P, tlsalpn01_port P */
 static int P, P6;
-
-static int64_t
-ms_now(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
 
 struct reply {
 	int status;
@@ -154,8 +139,9 @@ header_value(const char *req, const char *name, char *out, size_t outsz)
 }
 
 static void
-serve_one(struct srv *s, int c)
+serve_one(void *arg, int c)
 {
+	struct srv *s = arg;
 	char req[8192], path[1024] = "", hdr[1024];
 	struct pollfd pfd = {.fd = c, .events = POLLIN};
 	struct reply r;
@@ -175,10 +161,10 @@ serve_one(struct srv *s, int c)
 		dprintf(c, "HTTP/1.1 400 Bad Request\r\nConnection: close\r\n\r\n");
 		return;
 	}
-	pthread_mutex_lock(&s->lock);
+	pthread_mutex_lock(&s->net.lock);
 	header_value(req, "\r\nUser-Agent:", s->last_ua, sizeof(s->last_ua));
 	header_value(req, "\r\nHost:", s->last_host, sizeof(s->last_host));
-	pthread_mutex_unlock(&s->lock);
+	pthread_mutex_unlock(&s->net.lock);
 	route(path, &r);
 	if (r.hang) {
 		/* Say nothing until the client gives up and closes. */
@@ -195,61 +181,10 @@ serve_one(struct srv *s, int c)
 		return;
 }
 
-static void *
-serve(void *arg)
-{
-	struct srv *s = arg;
-
-	for (;;) {
-		struct pollfd pfd[2] = {{.fd = s->fd, .events = POLLIN},
-					{.fd = s->stop[0], .events = POLLIN}};
-		int c;
-
-		if (poll(pfd, 2, -1) < 0 && errno != EINTR)
-			break;
-		if (pfd[1].revents)
-			break;
-		if (!(pfd[0].revents & POLLIN) || (c = accept(s->fd, NULL, NULL)) < 0)
-			continue;
-		atomic_fetch_add(&s->conns, 1);
-		serve_one(s, c);
-		close(c);
-	}
-	return NULL;
-}
-
 static int
 srv_start(struct srv *s, int family, int port)
 {
-	struct sockaddr_storage ss;
-	socklen_t len;
-	int one = 1;
-
-	memset(s, 0, sizeof(*s));
-	pthread_mutex_init(&s->lock, NULL);
-	len = labdns_loopback(family, port, &ss);
-	if ((s->fd = socket(family, SOCK_STREAM, 0)) < 0)
-		return -1;
-	setsockopt(s->fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
-	if (bind(s->fd, (struct sockaddr *)&ss, len) != 0 || listen(s->fd, 16) != 0 ||
-	    pipe(s->stop) != 0)
-		return -1;
-	s->port = port;
-	return pthread_create(&s->th, NULL, serve, s) == 0 ? 0 : -1;
-}
-
-static void
-srv_stop(struct srv *s)
-{
-	if (s->fd <= 0)
-		return;
-	if (write(s->stop[1], "x", 1) == 1)
-		pthread_join(s->th, NULL);
-	close(s->fd);
-	close(s->stop[0]);
-	close(s->stop[1]);
-	pthread_mutex_destroy(&s->lock);
-	s->fd = 0;
+	return vatest_srv_start(&s->net, family, port, serve_one, s);
 }
 
 /* --- helpers --------------------------------------------------------------------------- */
@@ -257,13 +192,7 @@ srv_stop(struct srv *s)
 static void
 validate_with(struct va *v, const char *ident, const char *token, struct va_result *res)
 {
-	struct va_request req = {.type = "http-01",
-				 .identifier = ident,
-				 .token = token,
-				 .key_authz = KA,
-				 .account_url = "https://ca.test/acct/1"};
-
-	assert_int_equal(va_validate(v, &req, res), DEED_OK);
+	vatest_validate(v, "http-01", ident, token, KA, res);
 }
 
 static void
@@ -272,32 +201,10 @@ validate(const char *ident, const char *token, struct va_result *res)
 	validate_with(va, ident, token, res);
 }
 
-static void
-assert_contains(const char *hay, const char *needle)
-{
-	if (strstr(hay, needle) == NULL)
-		fail_msg("\"%s\" does not contain \"%s\"", hay, needle);
-}
-
-static const char *
-rec_str(const struct va_result *res, size_t i, const char *key)
-{
-	return json_string_value(json_object_get(json_array_get(res->records, i), key));
-}
-
 static struct va *
 va_with(bool allow_loopback, int port, int timeout_ms)
 {
-	struct va_config cfg = {.resolver = lab.resolver,
-				.http01_port = port,
-				.tlsalpn01_port = port,
-				.allow_loopback = allow_loopback,
-				.timeout_ms = timeout_ms};
-	char err[256];
-	struct va *v;
-
-	assert_int_equal(va_new(&cfg, &v, err, sizeof(err)), DEED_OK);
-	return v;
+	return vatest_va(lab.resolver, allow_loopback, port, timeout_ms);
 }
 
 static int
@@ -325,8 +232,8 @@ group_setup(void **state)
 	va = va_with(true, P, 5000);
 	return 0;
 fail:
-	srv_stop(&s4);
-	srv_stop(&s6);
+	vatest_srv_stop(&s4.net);
+	vatest_srv_stop(&s6.net);
 	labdns_stop(&lab);
 	return -1;
 }
@@ -335,8 +242,8 @@ static int
 group_teardown(void **state)
 {
 	va_free(va);
-	srv_stop(&s4);
-	srv_stop(&s6);
+	vatest_srv_stop(&s4.net);
+	vatest_srv_stop(&s6.net);
 	labdns_stop(&lab);
 	return 0;
 }
@@ -429,7 +336,7 @@ http01_loopback_refused_unless_allowed(void **state)
 {
 	struct va *strict = va_with(false, P, 5000);
 	struct va_result res;
-	int before = atomic_load(&s4.conns);
+	int before = atomic_load(&s4.net.conns);
 
 	validate_with(strict, "www.example.test", "ok", &res);
 	assert_false(res.ok);
@@ -437,7 +344,7 @@ http01_loopback_refused_unless_allowed(void **state)
 	assert_string_equal(res.detail, "www.example.test resolves only to reserved addresses "
 					"(127.0.0.1: loopback); refusing to connect");
 	assert_null(rec_str(&res, 0, "addressUsed"));
-	assert_int_equal(atomic_load(&s4.conns), before); /* no connection was made */
+	assert_int_equal(atomic_load(&s4.net.conns), before); /* no connection was made */
 	va_result_cleanup(&res);
 	va_free(strict);
 }
@@ -495,14 +402,14 @@ static void
 http01_redirect_to_other_port_refused(void **state)
 {
 	struct va_result res;
-	int before = atomic_load(&s4.conns);
+	int before = atomic_load(&s4.net.conns);
 
 	validate("www.example.test", "toport", &res);
 	assert_false(res.ok);
 	assert_int_equal(res.prob, PROB_CONNECTION);
 	assert_contains(res.detail, "Invalid port in redirect target");
 	assert_contains(res.detail, P == 8081 ? "not 8082" : "not 8081");
-	assert_int_equal(atomic_load(&s4.conns), before + 1);
+	assert_int_equal(atomic_load(&s4.net.conns), before + 1);
 	va_result_cleanup(&res);
 }
 

@@ -1,4 +1,3 @@
-#include <errno.h>
 #include <poll.h>
 #include <pthread.h>
 #include <setjmp.h>
@@ -11,7 +10,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/time.h>
-#include <time.h>
 
 #include <cmocka.h>
 #include <jansson.h>
@@ -27,6 +25,7 @@
 #include "solver.h"
 #include "va.h"
 #include "va_tlsalpn.h"
+#include "vatest.h"
 
 /*
  * tls-alpn-01 from the CA's side, with names resolved through the lab's Knot: against the
@@ -170,12 +169,7 @@ enum mode {
 };
 
 struct srv {
-	int fd;
-	int port;
-	int stop[2];
-	pthread_t th;
-	atomic_int conns;
-	pthread_mutex_t lock; /* guards what follows */
+	struct vatest_srv net; /* the accept loop, calling serve_one; net.lock guards the rest */
 	enum mode mode;
 	SSL_CTX *ctx;
 	char last_sni[256];
@@ -190,15 +184,6 @@ static int P;
 static struct solver *sol4, *sol6; /* the client's responder: 127.0.0.1:Q, [::1]:Q6 */
 static int Q, Q6;
 
-static int64_t
-ms_now(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
 /* Runs on the ClientHello, so before the validator can have finished. */
 static int
 on_sni(SSL *ssl, int *al, void *arg)
@@ -206,9 +191,9 @@ on_sni(SSL *ssl, int *al, void *arg)
 	struct srv *s = arg;
 	const char *sni = SSL_get_servername(ssl, TLSEXT_NAMETYPE_host_name);
 
-	pthread_mutex_lock(&s->lock);
+	pthread_mutex_lock(&s->net.lock);
 	snprintf(s->last_sni, sizeof(s->last_sni), "%s", sni ? sni : "");
-	pthread_mutex_unlock(&s->lock);
+	pthread_mutex_unlock(&s->net.lock);
 	return SSL_TLSEXT_ERR_OK;
 }
 
@@ -218,10 +203,10 @@ on_alpn(SSL *ssl, const unsigned char **out, unsigned char *outlen, const unsign
 {
 	struct srv *s = arg;
 
-	pthread_mutex_lock(&s->lock);
+	pthread_mutex_lock(&s->net.lock);
 	s->last_alpn_len = inlen < sizeof(s->last_alpn) ? inlen : sizeof(s->last_alpn);
 	memcpy(s->last_alpn, in, s->last_alpn_len);
-	pthread_mutex_unlock(&s->lock);
+	pthread_mutex_unlock(&s->net.lock);
 	/* The client offers acme-tls/1 first; we assert elsewhere that it offers only that. */
 	if (inlen >= 11 && in[0] == 10 && memcmp(in + 1, "acme-tls/1", 10) == 0) {
 		*out = in + 1;
@@ -264,19 +249,20 @@ out:
 }
 
 static void
-serve_one(struct srv *s, int c)
+serve_one(void *arg, int c)
 {
+	struct srv *s = arg;
 	static const char http[] = "HTTP/1.1 400 Bad Request\r\nContent-Length: 0\r\n\r\n";
 	struct pollfd pfd = {.fd = c, .events = POLLIN};
 	SSL_CTX *ctx = NULL;
 	char buf[1024];
 	enum mode m;
 
-	pthread_mutex_lock(&s->lock);
+	pthread_mutex_lock(&s->net.lock);
 	m = s->mode;
 	if (s->ctx != NULL && SSL_CTX_up_ref(s->ctx) == 1)
 		ctx = s->ctx;
-	pthread_mutex_unlock(&s->lock);
+	pthread_mutex_unlock(&s->net.lock);
 	switch (m) {
 	case M_TLS:
 		if (ctx != NULL)
@@ -298,62 +284,18 @@ serve_one(struct srv *s, int c)
 	SSL_CTX_free(ctx);
 }
 
-static void *
-serve(void *arg)
-{
-	struct srv *s = arg;
-
-	for (;;) {
-		struct pollfd pfd[2] = {{.fd = s->fd, .events = POLLIN},
-					{.fd = s->stop[0], .events = POLLIN}};
-		int c;
-
-		if (poll(pfd, 2, -1) < 0 && errno != EINTR)
-			break;
-		if (pfd[1].revents)
-			break;
-		if (!(pfd[0].revents & POLLIN) || (c = accept(s->fd, NULL, NULL)) < 0)
-			continue;
-		atomic_fetch_add(&s->conns, 1);
-		serve_one(s, c);
-		close(c);
-	}
-	return NULL;
-}
-
 static int
 srv_start(struct srv *s, int family, int port)
 {
-	struct sockaddr_storage ss;
-	socklen_t len;
-	int one = 1;
-
-	memset(s, 0, sizeof(*s));
-	pthread_mutex_init(&s->lock, NULL);
-	len = labdns_loopback(family, port, &ss);
-	if ((s->fd = socket(family, SOCK_STREAM, 0)) < 0)
-		return -1;
-	setsockopt(s->fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
-	if (bind(s->fd, (struct sockaddr *)&ss, len) != 0 || listen(s->fd, 16) != 0 ||
-	    pipe(s->stop) != 0)
-		return -1;
-	s->port = port;
-	return pthread_create(&s->th, NULL, serve, s) == 0 ? 0 : -1;
+	return vatest_srv_start(&s->net, family, port, serve_one, s);
 }
 
 static void
 srv_stop(struct srv *s)
 {
-	if (s->fd <= 0)
-		return;
-	if (write(s->stop[1], "x", 1) == 1)
-		pthread_join(s->th, NULL);
-	close(s->fd);
-	close(s->stop[0]);
-	close(s->stop[1]);
+	vatest_srv_stop(&s->net);
 	SSL_CTX_free(s->ctx);
-	pthread_mutex_destroy(&s->lock);
-	s->fd = 0;
+	s->ctx = NULL;
 }
 
 /* From now on s answers in mode m; in M_TLS with the certificate o describes, selecting
@@ -379,13 +321,13 @@ srv_set(struct srv *s, enum mode m, const struct certopt *o, bool alpn)
 		X509_free(x);
 		EVP_PKEY_free(k);
 	}
-	pthread_mutex_lock(&s->lock);
+	pthread_mutex_lock(&s->net.lock);
 	SSL_CTX_free(s->ctx);
 	s->ctx = ctx;
 	s->mode = m;
 	s->last_sni[0] = '\0';
 	s->last_alpn_len = 0;
-	pthread_mutex_unlock(&s->lock);
+	pthread_mutex_unlock(&s->net.lock);
 }
 
 /* --- helpers --------------------------------------------------------------------------- */
@@ -393,13 +335,7 @@ srv_set(struct srv *s, enum mode m, const struct certopt *o, bool alpn)
 static void
 validate_with(struct va *v, const char *ident, struct va_result *res)
 {
-	struct va_request req = {.type = "tls-alpn-01",
-				 .identifier = ident,
-				 .token = "tok_abc",
-				 .key_authz = KA,
-				 .account_url = "https://ca.test/acct/1"};
-
-	assert_int_equal(va_validate(v, &req, res), DEED_OK);
+	vatest_validate(v, "tls-alpn-01", ident, "tok_abc", KA, res);
 }
 
 static void
@@ -417,38 +353,16 @@ validate_cert(const struct certopt *o, struct va_result *res)
 }
 
 static void
-assert_contains(const char *hay, const char *needle)
-{
-	if (strstr(hay, needle) == NULL)
-		fail_msg("\"%s\" does not contain \"%s\"", hay, needle);
-}
-
-static void
 assert_starts(const char *hay, const char *prefix)
 {
 	if (strncmp(hay, prefix, strlen(prefix)) != 0)
 		fail_msg("\"%s\" does not start with \"%s\"", hay, prefix);
 }
 
-static const char *
-rec_str(const struct va_result *res, size_t i, const char *key)
-{
-	return json_string_value(json_object_get(json_array_get(res->records, i), key));
-}
-
 static struct va *
 va_with(bool allow_loopback, int port, int timeout_ms)
 {
-	struct va_config cfg = {.resolver = lab.resolver,
-				.http01_port = port,
-				.tlsalpn01_port = port,
-				.allow_loopback = allow_loopback,
-				.timeout_ms = timeout_ms};
-	char err[256];
-	struct va *v;
-
-	assert_int_equal(va_new(&cfg, &v, err, sizeof(err)), DEED_OK);
-	return v;
+	return vatest_va(lab.resolver, allow_loopback, port, timeout_ms);
 }
 
 static int
@@ -468,7 +382,7 @@ solver_at(bool v6, int port, struct solver **out)
 	struct solver_challenge c = {.type = "tls-alpn-01",
 				     .token = "tok_abc",
 				     .key_authz = KA,
-				     .account_url = "https://ca.test/acct/1"};
+				     .account_url = VATEST_ACCOUNT};
 	static const char *const names[] = {NAME, "dual.example.test"};
 	char at[64], err[256];
 
@@ -806,21 +720,21 @@ tlsalpn01_loopback_refused_unless_allowed(void **state)
 	int before;
 
 	srv_set(&s4, M_TLS, &o, true);
-	before = atomic_load(&s4.conns);
+	before = atomic_load(&s4.net.conns);
 	validate_with(strict, NAME, &res);
 	assert_false(res.ok);
 	assert_int_equal(res.prob, PROB_CONNECTION);
 	assert_string_equal(res.detail, NAME " resolves only to reserved addresses "
 					     "(127.0.0.1: loopback); refusing to connect");
 	assert_null(rec_str(&res, 0, "addressUsed"));
-	assert_int_equal(atomic_load(&s4.conns), before); /* no connection was made */
+	assert_int_equal(atomic_load(&s4.net.conns), before); /* no connection was made */
 	va_result_cleanup(&res);
 	va_free(strict);
 
 	/* The same server with loopback allowed: validated. */
 	validate(NAME, &res);
 	assert_true(res.ok);
-	assert_int_equal(atomic_load(&s4.conns), before + 1);
+	assert_int_equal(atomic_load(&s4.net.conns), before + 1);
 	va_result_cleanup(&res);
 }
 
@@ -833,14 +747,14 @@ tlsalpn01_not_for_wildcards(void **state)
 				 .token = "tok_abc",
 				 .key_authz = KA};
 	struct va_result res;
-	int before = atomic_load(&s4.conns);
+	int before = atomic_load(&s4.net.conns);
 
 	assert_int_equal(va_validate(va, &req, &res), DEED_EUNSUPPORTED);
 	assert_false(res.ok);
 	assert_int_equal(res.prob, PROB_MALFORMED);
 	assert_string_equal(res.detail,
 			    "challenge type tls-alpn-01 cannot be validated here for a wildcard");
-	assert_int_equal(atomic_load(&s4.conns), before);
+	assert_int_equal(atomic_load(&s4.net.conns), before);
 	va_result_cleanup(&res);
 }
 
@@ -848,13 +762,13 @@ static void
 tlsalpn01_ip_identifier_refused(void **state)
 {
 	struct va_result res;
-	int before = atomic_load(&s4.conns);
+	int before = atomic_load(&s4.net.conns);
 
 	validate("127.0.0.1", &res);
 	assert_false(res.ok);
 	assert_int_equal(res.prob, PROB_MALFORMED);
 	assert_string_equal(res.detail, "tls-alpn-01 for IP address identifiers is not supported");
-	assert_int_equal(atomic_load(&s4.conns), before);
+	assert_int_equal(atomic_load(&s4.net.conns), before);
 	va_result_cleanup(&res);
 }
 
