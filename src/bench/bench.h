@@ -14,8 +14,9 @@
  * deed-bench: N virtual ACME clients, each with its own account, driven through complete
  * issuances (newOrder -> authorization -> challenge -> poll -> finalize -> download) against
  * any ACME server. Modules: main.c (options, setup, report), client.c (one virtual client's
- * ACME flow), http.c (the per-client HTTP/1.1 transport), stats.c (latencies, errors),
- * dnsupd.c (the RFC 2136 update that publishes the dns-persist-01 records).
+ * ACME flow), http.c (the per-client HTTP/1.1 transport), stats.c (latencies, errors).
+ * DNS updates (dns-01, and the one that publishes the dns-persist-01 records) are the
+ * client's solver_dns (solver.h).
  */
 
 enum bench_mode {
@@ -136,30 +137,6 @@ void bench_http_cleanup(struct bench_http *h);
 int bench_http_get(struct bench_http *h, const char *url);
 int bench_http_head(struct bench_http *h, const char *url);
 int bench_http_post(struct bench_http *h, const char *url, const char *body, size_t len);
-
-/* --- dns-persist-01 records (dnsupd.c) ---------------------------------------------------- */
-
-struct bench_tsig {
-	char name[256];
-	char alg[32]; /* ldns spelling, "hmac-sha256." */
-	char secret[257];
-};
-
-/* BIND `key "name" { algorithm A; secret "S"; };` or one line "[alg:]name:secret".
- * Returns DEED_OK, DEED_EIO, DEED_EMALFORMED, DEED_EUNSUPPORTED; err says why. */
-int bench_dns_tsig_load(const char *path, struct bench_tsig *k, char *err, size_t errlen);
-
-/* The zone holding name, by SOA queries at server walking up. Returns DEED_OK, DEED_EDNS,
- * DEED_ENOTFOUND. */
-int bench_dns_find_zone(const char *server, const char *name, char *zone, size_t zonesz,
-			char *err, size_t errlen);
-
-/* One RFC 2136 update (over TCP, TSIG-signed when key is given) adding (TTL ttl) or deleting
- * exactly (RFC 2136 §2.5.4) the n TXT records names[i] = values[i]. Returns DEED_OK,
- * DEED_EINVAL, DEED_ECONNECT, DEED_EDENIED (refused), DEED_EDNS; err says why. */
-int bench_dns_update(const char *server, const struct bench_tsig *key, const char *zone,
-		     const char *const *names, const char *const *values, size_t n, int ttl,
-		     bool add, char *err, size_t errlen);
 
 /* --- the run and its virtual clients (client.c) ------------------------------------------ */
 

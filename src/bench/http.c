@@ -5,6 +5,7 @@
 
 #include <curl/curl.h>
 
+#include "acme.h"
 #include "bench.h"
 #include "error.h"
 
@@ -39,19 +40,6 @@ on_body(char *p, size_t sz, size_t nm, void *arg)
 	return n;
 }
 
-static void
-copy_value(char *dst, size_t dstsz, const char *v, size_t len)
-{
-	while (len > 0 && (*v == ' ' || *v == '\t'))
-		v++, len--;
-	while (len > 0 && isspace((unsigned char)v[len - 1]))
-		len--;
-	if (len >= dstsz)
-		len = dstsz - 1;
-	memcpy(dst, v, len);
-	dst[len] = '\0';
-}
-
 /* Only the headers the ACME flow needs; everything else is skipped without a copy. */
 static size_t
 on_header(char *p, size_t sz, size_t nm, void *arg)
@@ -65,15 +53,15 @@ on_header(char *p, size_t sz, size_t nm, void *arg)
 	name_len = (size_t)(colon - p);
 #define IS(name) (name_len == sizeof(name) - 1 && strncasecmp(p, name, name_len) == 0)
 	if (IS("Replay-Nonce"))
-		copy_value(h->nonce, sizeof(h->nonce), colon + 1, n - name_len - 1);
+		acme_header_value(h->nonce, sizeof(h->nonce), colon + 1, n - name_len - 1);
 	else if (IS("Location"))
-		copy_value(h->location, sizeof(h->location), colon + 1, n - name_len - 1);
+		acme_header_value(h->location, sizeof(h->location), colon + 1, n - name_len - 1);
 	else if (IS("Content-Type"))
-		copy_value(h->ctype, sizeof(h->ctype), colon + 1, n - name_len - 1);
+		acme_header_value(h->ctype, sizeof(h->ctype), colon + 1, n - name_len - 1);
 	else if (IS("Retry-After")) {
 		char v[32];
 
-		copy_value(v, sizeof(v), colon + 1, n - name_len - 1);
+		acme_header_value(v, sizeof(v), colon + 1, n - name_len - 1);
 		/* Seconds; an HTTP date counts as "a while" */
 		h->retry_after = isdigit((unsigned char)v[0]) ? atoi(v) : 1;
 	}

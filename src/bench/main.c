@@ -17,7 +17,6 @@
 
 #include <curl/curl.h>
 #include <jansson.h>
-#include <openssl/crypto.h>
 #include <openssl/rand.h>
 
 #include "bench.h"
@@ -336,14 +335,12 @@ out:
 }
 
 struct persist_set {
-	char zone[256];     /* the DNS zone updated */
+	struct solver_dns_opts dns; /* the primary, key and zone of --dns-server etc. */
 	const char **names; /* per client: _validation-persist.<its zone> */
 	const char **values;
 	char (*namebuf)[300];
 	size_t n;
 	bool published;
-	struct bench_tsig key;
-	bool has_key;
 };
 
 /* Every client's record in one update: "<issuer>; accounturi=<kid>; policy=wildcard". */
@@ -373,25 +370,15 @@ persist_publish(struct bench *b, struct bench_client *cl, const char *issuer,
 		ps->names[i] = ps->namebuf[i];
 		ps->values[i] = cl[i].persist_value;
 	}
-	if (o->tsig_key != NULL) {
-		if ((rc = bench_dns_tsig_load(o->tsig_key, &ps->key, err, sizeof(err))) != DEED_OK)
-			goto fail;
-		ps->has_key = true;
+	ps->dns = (struct solver_dns_opts){
+	    .server = o->dns_server, .tsig_file = o->tsig_key, .zone = o->dns_zone, .ttl = o->ttl};
+	if ((rc = solver_dns_update_txt(&ps->dns, ps->names, ps->values, ps->n, true, err,
+					sizeof(err))) != DEED_OK) {
+		fprintf(stderr, "deed-bench: publishing the dns-persist-01 records: %s\n", err);
+		return rc;
 	}
-	if (o->dns_zone != NULL)
-		snprintf(ps->zone, sizeof(ps->zone), "%s", o->dns_zone);
-	else if ((rc = bench_dns_find_zone(o->dns_server, o->zone, ps->zone, sizeof(ps->zone),
-					   err, sizeof(err))) != DEED_OK)
-		goto fail;
-	if ((rc = bench_dns_update(o->dns_server, ps->has_key ? &ps->key : NULL, ps->zone,
-				   ps->names, ps->values, ps->n, o->ttl, true, err,
-				   sizeof(err))) != DEED_OK)
-		goto fail;
 	ps->published = true;
 	return DEED_OK;
-fail:
-	fprintf(stderr, "deed-bench: publishing the dns-persist-01 records: %s\n", err);
-	return rc;
 }
 
 static void
@@ -400,13 +387,12 @@ persist_remove(const struct bench *b, struct persist_set *ps)
 	char err[512];
 
 	if (ps->published && !b->o->keep_records &&
-	    bench_dns_update(b->o->dns_server, ps->has_key ? &ps->key : NULL, ps->zone, ps->names,
-			     ps->values, ps->n, 0, false, err, sizeof(err)) != DEED_OK)
+	    solver_dns_update_txt(&ps->dns, ps->names, ps->values, ps->n, false, err,
+				  sizeof(err)) != DEED_OK)
 		fprintf(stderr, "deed-bench: removing the dns-persist-01 records: %s\n", err);
 	free(ps->names);
 	free(ps->values);
 	free(ps->namebuf);
-	OPENSSL_cleanse(&ps->key, sizeof(ps->key));
 }
 
 /* --- report ----------------------------------------------------------------------------- */

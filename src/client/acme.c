@@ -57,8 +57,8 @@ on_body(char *p, size_t sz, size_t nm, void *arg)
 	return n;
 }
 
-static void
-copy_value(char *dst, size_t dstsz, const char *v, size_t len)
+void
+acme_header_value(char *dst, size_t dstsz, const char *v, size_t len)
 {
 	while (len > 0 && (*v == ' ' || *v == '\t'))
 		v++, len--;
@@ -86,7 +86,7 @@ parse_links(struct acme_resp *r, const char *v, size_t len)
 		if (stop == NULL)
 			stop = end;
 		l = &r->links[r->n_links];
-		copy_value(l->url, sizeof(l->url), lt + 1, (size_t)(gt - lt - 1));
+		acme_header_value(l->url, sizeof(l->url), lt + 1, (size_t)(gt - lt - 1));
 		l->rel[0] = '\0';
 		for (rel = gt; rel + 4 <= stop; rel++) {
 			if (strncasecmp(rel, "rel=", 4) == 0) {
@@ -97,7 +97,7 @@ parse_links(struct acme_resp *r, const char *v, size_t len)
 					q++;
 				while (q + n < stop && q[n] != '"' && q[n] != ';' && q[n] != ' ')
 					n++;
-				copy_value(l->rel, sizeof(l->rel), q, n);
+				acme_header_value(l->rel, sizeof(l->rel), q, n);
 				break;
 			}
 		}
@@ -122,17 +122,17 @@ on_header(char *p, size_t sz, size_t nm, void *arg)
 	vlen = n - name_len - 1;
 #define IS(h) (name_len == strlen(h) && strncasecmp(p, h, name_len) == 0)
 	if (IS("Replay-Nonce"))
-		copy_value(x->a->nonce, sizeof(x->a->nonce), v, vlen);
+		acme_header_value(x->a->nonce, sizeof(x->a->nonce), v, vlen);
 	else if (IS("Location"))
-		copy_value(x->r->location, sizeof(x->r->location), v, vlen);
+		acme_header_value(x->r->location, sizeof(x->r->location), v, vlen);
 	else if (IS("Content-Type"))
-		copy_value(x->r->content_type, sizeof(x->r->content_type), v, vlen);
+		acme_header_value(x->r->content_type, sizeof(x->r->content_type), v, vlen);
 	else if (IS("Link"))
 		parse_links(x->r, v, vlen);
 	else if (IS("Retry-After")) {
 		char buf[64];
 
-		copy_value(buf, sizeof(buf), v, vlen);
+		acme_header_value(buf, sizeof(buf), v, vlen);
 		/* Seconds, or an HTTP date: then ask again in a while. */
 		x->r->retry_after = isdigit((unsigned char)buf[0]) ? atoi(buf) : 5;
 	}

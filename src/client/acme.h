@@ -66,3 +66,10 @@ void acme_problem(const struct acme_resp *r, char *out, size_t outsz);
 const char *acme_link(const struct acme_resp *r, const char *rel, size_t *from);
 
 void acme_resp_cleanup(struct acme_resp *r);
+
+/*
+ * The value of a header line as libcurl hands it over (v, len: what follows the colon, CRLF
+ * included): leading SP/HTAB and trailing white space dropped (RFC 9110 §5.5), copied into dst
+ * NUL-terminated, cut to dstsz - 1 octets. dstsz must be at least 1. Shared with deed-bench.
+ */
+void acme_header_value(char *dst, size_t dstsz, const char *v, size_t len);

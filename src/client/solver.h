@@ -124,6 +124,20 @@ int solver_dns_publish_txt(const struct solver_dns_opts *o, const char *name, co
 			   bool *already, char *zone_out, size_t zone_outsz, char *err,
 			   size_t errlen);
 
+/*
+ * One RFC 2136 update message per o (server, TSIG key, ttl) that adds the n TXT RRs
+ * names[i] = values[i] (values up to 2048 octets each) or, with !add, deletes exactly those
+ * (RFC 2136 §2.5.4), leaving every other value at those names. One message, so the server
+ * applies all of them or none, and its zone serial moves once. Every name must be in one
+ * zone: o->zone or, without it, the zone of names[0] found by SOA lookups as
+ * solver_dns_rfc2136_new does. Does not wait for propagation. Returns DEED_OK, DEED_EINVAL
+ * (n is 0 or above 1000, a name or value too long), DEED_ETOOBIG (more than a DNS message's
+ * 65535 octets) or an error of solver_dns_rfc2136_new, the zone search or the update
+ * (DEED_EDENIED when refused); err says which.
+ */
+int solver_dns_update_txt(const struct solver_dns_opts *o, const char *const *names,
+			  const char *const *values, size_t n, bool add, char *err, size_t errlen);
+
 /* The dns-01 TXT value for a key authorization: base64url(SHA-256(key_authz)), 43 chars. */
 int solver_dns01_value(const char *key_authz, char out[44]);
 

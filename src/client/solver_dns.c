@@ -681,6 +681,17 @@ found:
 	return DEED_OK;
 }
 
+/* The zone to update for name: the one the solver was given, else found by find_zone. */
+static int
+zone_of(const struct dns_solver *d, const char *name, char zone[NAME_MAX_ + 1], char *err,
+	size_t errlen)
+{
+	if (d->zone[0] == '\0')
+		return find_zone(d, name, zone, err, errlen);
+	snprintf(zone, NAME_MAX_ + 1, "%s", d->zone);
+	return DEED_OK;
+}
+
 static bool
 same_addr(const struct sockaddr_storage *a, const struct sockaddr_storage *b)
 {
@@ -834,10 +845,26 @@ zone_servers(const struct dns_solver *d, const char *zone, struct server *out, s
 
 /* --- update ---------------------------------------------------------------------------- */
 
+/* What an update is about, for messages: the first record, and how many more there are. */
+struct update_what {
+	const char *name, *value;
+	char more[48]; /* "" or " and 7 more" */
+};
+
+static void
+update_what(struct update_what *w, const char *const *names, const char *const *values, size_t n)
+{
+	w->name = names[0];
+	w->value = values[0];
+	w->more[0] = '\0';
+	if (n > 1)
+		snprintf(w->more, sizeof(w->more), " and %zu more", n - 1);
+}
+
 /* Explain a failed update: which server, the rcode, and the TSIG error if there is one. */
 static int
-update_failed(const struct dns_solver *d, const char *name, const char *zone, const char *value,
-	      bool add, const ldns_pkt *r, char *err, size_t errlen)
+update_failed(const struct dns_solver *d, const struct update_what *w, const char *zone, bool add,
+	      const ldns_pkt *r, char *err, size_t errlen)
 {
 	int rcode = ldns_pkt_get_rcode(r), te = -1;
 	ldns_rr *tsig = ldns_pkt_tsig(r);
@@ -859,8 +886,8 @@ update_failed(const struct dns_solver *d, const char *name, const char *zone, co
 		snprintf(tsbuf, sizeof(tsbuf),
 			 " (not authoritative for %s, or updates need a TSIG key)", zone);
 	}
-	deed_seterr(err, errlen, "DNS update %s %s TXT \"%s\" (zone %s) %s %s: %s%s",
-		    add ? "adding" : "deleting", name, value, zone,
+	deed_seterr(err, errlen, "DNS update %s %s TXT \"%s\"%s (zone %s) %s %s: %s%s",
+		    add ? "adding" : "deleting", w->name, w->value, w->more, zone,
 		    rcode == LDNS_RCODE_REFUSED || rcode == LDNS_RCODE_NOTAUTH ||
 			    rcode == LDNS_RCODE_NOTZONE
 			? "refused by"
@@ -914,17 +941,56 @@ txt_quote(const char *value, char *out, size_t outsz)
 }
 
 /*
- * RFC 2136 update of one TXT RR, without prerequisites: add it (§2.5.1), or delete exactly
- * it (§2.5.4: class NONE, TTL 0, same RDATA), never the RRset: the value of the other name
- * of an order (apex and wildcard share _acme-challenge) and anything else there stays.
- * Over TCP: a refused connection is then an error at once, not a timeout.
+ * The update section: each TXT RR names[i] = values[i] to add (RFC 2136 §2.5.1), or to delete
+ * exactly (§2.5.4: class NONE, TTL 0, same RDATA).
  */
 static int
-dns_update(const struct dns_solver *d, const char *name, const char *zonename, const char *value,
-	   bool add, char *err, size_t errlen)
+update_rrs(const struct dns_solver *d, const char *const *names, const char *const *values,
+	   size_t n, bool add, ldns_rr_list **out, char *err, size_t errlen)
 {
-	char rrtext[NAME_MAX_ + 40 + TXT_QUOTED_MAX], quoted[TXT_QUOTED_MAX], why[160];
+	char rrtext[NAME_MAX_ + 40 + TXT_QUOTED_MAX], quoted[TXT_QUOTED_MAX];
+	ldns_rr_list *up = ldns_rr_list_new();
 	ldns_rr *rr = NULL;
+	size_t i;
+
+	*out = NULL;
+	if (up == NULL)
+		return DEED_ENOMEM;
+	for (i = 0; i < n; i++) {
+		if (txt_quote(values[i], quoted, sizeof(quoted)) != DEED_OK ||
+		    snprintf(rrtext, sizeof(rrtext), "%s. %d IN TXT %s", names[i], add ? d->ttl : 0,
+			     quoted) >= (int)sizeof(rrtext) ||
+		    ldns_rr_new_frm_str(&rr, rrtext, 0, NULL, NULL) != LDNS_STATUS_OK) {
+			deed_seterr(err, errlen, "cannot build the TXT record for %s", names[i]);
+			ldns_rr_list_deep_free(up);
+			return DEED_EINVAL;
+		}
+		if (!add)
+			ldns_rr_set_class(rr, LDNS_RR_CLASS_NONE);
+		if (!ldns_rr_list_push_rr(up, rr)) {
+			ldns_rr_free(rr);
+			ldns_rr_list_deep_free(up);
+			return DEED_ENOMEM;
+		}
+		rr = NULL;
+	}
+	*out = up;
+	return DEED_OK;
+}
+
+/*
+ * One RFC 2136 update message of n TXT RRs, without prerequisites: add them, or delete exactly
+ * them, never an RRset: the value of the other name of an order (apex and wildcard share
+ * _acme-challenge) and anything else there stays. Over TCP: a refused connection is then an
+ * error at once, not a timeout, and a message of many records fits (up to 65535 octets,
+ * RFC 1035 §4.2.2; a larger one is DEED_ETOOBIG).
+ */
+static int
+dns_update_rrs(const struct dns_solver *d, const char *zonename, const char *const *names,
+	       const char *const *values, size_t n, bool add, char *err, size_t errlen)
+{
+	struct update_what w;
+	char why[160];
 	ldns_rr_list *up = NULL;
 	ldns_rdf *zone = NULL;
 	ldns_pkt *q = NULL, *r = NULL;
@@ -934,19 +1000,10 @@ dns_update(const struct dns_solver *d, const char *name, const char *zonename, c
 	int rc = DEED_ENOMEM;
 	ldns_status st;
 
-	if (txt_quote(value, quoted, sizeof(quoted)) != DEED_OK ||
-	    snprintf(rrtext, sizeof(rrtext), "%s. %d IN TXT %s", name, add ? d->ttl : 0, quoted) >=
-		(int)sizeof(rrtext) ||
-	    ldns_rr_new_frm_str(&rr, rrtext, 0, NULL, NULL) != LDNS_STATUS_OK) {
-		rc = DEED_EINVAL;
-		deed_seterr(err, errlen, "cannot build the TXT record for %s", name);
+	update_what(&w, names, values, n);
+	if ((rc = update_rrs(d, names, values, n, add, &up, err, errlen)) != DEED_OK)
 		goto out;
-	}
-	if (!add)
-		ldns_rr_set_class(rr, LDNS_RR_CLASS_NONE);
-	if ((up = ldns_rr_list_new()) == NULL || !ldns_rr_list_push_rr(up, rr))
-		goto out;
-	rr = NULL;
+	rc = DEED_ENOMEM;
 	if ((zone = ldns_dname_new_frm_str(zonename)) == NULL) {
 		rc = DEED_EINVAL;
 		deed_seterr(err, errlen, "zone \"%s\" is not a DNS name", zonename);
@@ -966,21 +1023,29 @@ dns_update(const struct dns_solver *d, const char *name, const char *zonename, c
 	}
 	if (ldns_pkt2wire(&wire, q, &wirelen) != LDNS_STATUS_OK)
 		goto out;
+	if (wirelen > 65535) {
+		rc = DEED_ETOOBIG;
+		deed_seterr(err, errlen,
+			    "DNS update for %s%s: %zu records make %zu octets, more than a DNS "
+			    "message holds (65535)",
+			    w.name, w.more, n, wirelen);
+		goto out;
+	}
 	if ((rc = dns_exchange(&d->primary, wire, wirelen, true, UPDATE_TIMEOUT_MS, &ans, &anslen,
 			       why, sizeof(why))) != DEED_OK) {
-		deed_seterr(err, errlen, "DNS update for %s at %s: %s", name, d->primary.str,
-			    why);
+		deed_seterr(err, errlen, "DNS update for %s%s at %s: %s", w.name, w.more,
+			    d->primary.str, why);
 		goto out;
 	}
 	if (ldns_wire2pkt(&r, ans, anslen) != LDNS_STATUS_OK || !ldns_pkt_qr(r) ||
 	    ldns_pkt_get_opcode(r) != LDNS_PACKET_UPDATE) {
 		rc = DEED_EMALFORMED;
-		deed_seterr(err, errlen, "DNS update for %s: malformed reply from %s", name,
-			    d->primary.str);
+		deed_seterr(err, errlen, "DNS update for %s%s: malformed reply from %s", w.name,
+			    w.more, d->primary.str);
 		goto out;
 	}
 	if (ldns_pkt_get_rcode(r) != LDNS_RCODE_NOERROR) {
-		rc = update_failed(d, name, zonename, value, add, r, err, errlen);
+		rc = update_failed(d, &w, zonename, add, r, err, errlen);
 		goto out;
 	}
 	/* RFC 8945 §5.3: a signed request gets a signed reply; anyone else's "NOERROR" would
@@ -991,14 +1056,13 @@ dns_update(const struct dns_solver *d, const char *name, const char *zonename, c
 						 ldns_rr_rdf(qtsig, 3)))) {
 		rc = DEED_EBADSIG;
 		deed_seterr(err, errlen,
-			    "DNS update for %s: the reply from %s is not signed "
+			    "DNS update for %s%s: the reply from %s is not signed "
 			    "with TSIG key %s",
-			    name, d->primary.str, d->key.name);
+			    w.name, w.more, d->primary.str, d->key.name);
 		goto out;
 	}
 	rc = DEED_OK;
 out:
-	ldns_rr_free(rr);
 	ldns_rr_list_deep_free(up);
 	ldns_rdf_deep_free(zone);
 	ldns_pkt_free(q);
@@ -1006,6 +1070,14 @@ out:
 	LDNS_FREE(wire);
 	free(ans);
 	return rc;
+}
+
+/* The update of one TXT RR: what present and cleanup send. */
+static int
+dns_update(const struct dns_solver *d, const char *name, const char *zonename, const char *value,
+	   bool add, char *err, size_t errlen)
+{
+	return dns_update_rrs(d, zonename, &name, &value, 1, add, err, errlen);
 }
 
 /* --- propagation ----------------------------------------------------------------------- */
@@ -1382,9 +1454,7 @@ dns_present(struct solver *s, const struct solver_challenge *c, char *err, size_
 	if (d->hook) {
 		rc = run_hook(d, "begin", c, &e, err, errlen);
 	} else {
-		if (d->zone[0] != '\0')
-			snprintf(e.zone, sizeof(e.zone), "%s", d->zone);
-		else if ((rc = find_zone(d, e.name, e.zone, err, errlen)) != DEED_OK)
+		if ((rc = zone_of(d, e.name, e.zone, err, errlen)) != DEED_OK)
 			return rc;
 		rc = dns_update(d, e.name, e.zone, e.value, true, err, errlen);
 	}
@@ -1728,9 +1798,7 @@ solver_dns_publish_txt(const struct solver_dns_opts *o, const char *name, const 
 	if ((rc = solver_dns_rfc2136_new(o, &s, err, errlen)) != DEED_OK)
 		return rc;
 	d = (struct dns_solver *)s;
-	if (d->zone[0] != '\0')
-		snprintf(zone, sizeof(zone), "%s", d->zone);
-	else if ((rc = find_zone(d, name, zone, err, errlen)) != DEED_OK)
+	if ((rc = zone_of(d, name, zone, err, errlen)) != DEED_OK)
 		goto out;
 	if (zone_out != NULL)
 		snprintf(zone_out, zone_outsz, "%s", zone);
@@ -1747,6 +1815,38 @@ solver_dns_publish_txt(const struct solver_dns_opts *o, const char *name, const 
 	rc = dns_update(d, name, zone, value, true, err, errlen);
 out:
 	solver_dns_txt_free(vals, lens, n);
+	dns_free(s);
+	return rc;
+}
+
+int
+solver_dns_update_txt(const struct solver_dns_opts *o, const char *const *names,
+		      const char *const *values, size_t n, bool add, char *err, size_t errlen)
+{
+	struct solver *s = NULL;
+	struct dns_solver *d;
+	char zone[NAME_MAX_ + 1];
+	size_t i;
+	int rc;
+
+	if (n == 0 || n > ENTRIES_MAX) {
+		deed_seterr(err, errlen, "%zu TXT records in one update: 1 to %d wanted", n,
+			    ENTRIES_MAX);
+		return DEED_EINVAL;
+	}
+	for (i = 0; i < n; i++) {
+		if (names[i] == NULL || values[i] == NULL || strlen(names[i]) > NAME_MAX_ ||
+		    strlen(values[i]) > TXT_VALUE_MAX_) {
+			deed_seterr(err, errlen,
+				    "TXT record %zu: name or value missing or too long", i);
+			return DEED_EINVAL;
+		}
+	}
+	if ((rc = solver_dns_rfc2136_new(o, &s, err, errlen)) != DEED_OK)
+		return rc;
+	d = (struct dns_solver *)s;
+	if ((rc = zone_of(d, names[0], zone, err, errlen)) == DEED_OK)
+		rc = dns_update_rrs(d, zone, names, values, n, add, err, errlen);
 	dns_free(s);
 	return rc;
 }

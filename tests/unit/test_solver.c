@@ -657,6 +657,25 @@ test_dns_tsig_file_errors(void **state)
 	assert_int_equal(solver_dns_rfc2136_new(&o, &s, err, sizeof(err)), DEED_EINVAL);
 }
 
+/* More records than one DNS message (65535 octets) holds: refused before anything is sent. */
+static void
+test_dns_update_txt_too_big_for_one_message(void **state)
+{
+	static char value[2001];
+	const char *names[40], *values[40];
+	struct solver_dns_opts o = {.server = "127.0.0.1:1", .zone = ZONE};
+	char err[512] = "";
+
+	memset(value, 'v', sizeof(value) - 1);
+	for (size_t i = 0; i < 40; i++) {
+		names[i] = "_validation-persist." ZONE;
+		values[i] = value;
+	}
+	assert_int_equal(solver_dns_update_txt(&o, names, values, 40, true, err, sizeof(err)),
+			 DEED_ETOOBIG);
+	assert_non_null(strstr(err, "65535"));
+}
+
 /* --- dns-01 against Knot ----------------------------------------------------------------- */
 
 /* The lab's Knot (labdns.h), and how the solver reaches it. */
@@ -979,6 +998,73 @@ test_dns_account_rfc2136_zone_resolver_and_errors(void **state)
 	assert_non_null(strstr(err, "dns-persist-01"));
 }
 
+/* The zone's SOA serial at Knot: Knot adds 1 per update message (serial-policy increment). */
+static unsigned long
+zone_serial(void)
+{
+	char cmd[256], out[512];
+	unsigned long serial = 0;
+
+	snprintf(cmd, sizeof(cmd), "kdig @127.0.0.1 -p %d +short SOA " ZONE, lab.dns.port);
+	assert_int_equal(run_capture(cmd, out, sizeof(out)), 0);
+	assert_int_equal(sscanf(out, "%*s %*s %lu", &serial), 1);
+	return serial;
+}
+
+/*
+ * Several TXT records, two of them at one name, added in one update message (the zone's
+ * serial moves once) with the zone found by the function; then deleted in one message with
+ * the zone given and the one-line key: exactly those values go, a value someone else put at
+ * one of the names stays.
+ */
+static void
+test_dns_update_txt_adds_and_deletes_several_in_one_update(void **state)
+{
+	const char *names[] = {"_validation-persist.u1." ZONE, "_validation-persist.u1." ZONE,
+			       "_validation-persist.u2." ZONE};
+	const char *values[] = {"ca.test; accounturi=https://ca.test/acct/1",
+				"ca.test; accounturi=https://ca.test/acct/2",
+				"ca.test; accounturi=https://ca.test/acct/3; policy=wildcard"};
+	struct solver_dns_opts o = {.server = lab.server, .tsig_file = lab.bind_key};
+	char err[512] = "", out[4096];
+	unsigned long serial;
+	size_t i;
+
+	assert_int_equal(
+	    labdns_update(&lab.dns, "update add _validation-persist.u1." ZONE ". 60 TXT \"other\""),
+	    0);
+	serial = zone_serial();
+	if (solver_dns_update_txt(&o, names, values, 3, true, err, sizeof(err)) != DEED_OK)
+		fail_msg("add: %s", err);
+	assert_int_equal(zone_serial(), serial + 1);
+	for (i = 0; i < 3; i++)
+		assert_true(served(names[i], values[i]));
+	assert_true(served(names[0], "other"));
+
+	o.tsig_file = lab.knot_key;
+	o.zone = ZONE;
+	serial = zone_serial();
+	if (solver_dns_update_txt(&o, names, values, 3, false, err, sizeof(err)) != DEED_OK)
+		fail_msg("delete: %s", err);
+	assert_int_equal(zone_serial(), serial + 1);
+	kdig_txt(names[0], out, sizeof(out));
+	assert_string_equal(out, "\"other\"\n");
+	kdig_txt(names[2], out, sizeof(out));
+	assert_string_equal(out, "");
+	assert_int_equal(
+	    labdns_update(&lab.dns, "update delete _validation-persist.u1." ZONE ". TXT \"other\""),
+	    0);
+
+	/* Nothing to send, and a zone the server refuses: errors, the message says why. */
+	assert_int_equal(solver_dns_update_txt(&o, names, values, 0, true, err, sizeof(err)),
+			 DEED_EINVAL);
+	o.zone = "other.test";
+	assert_int_not_equal(solver_dns_update_txt(&o, names, values, 3, true, err, sizeof(err)),
+			     DEED_OK);
+	if (strstr(err, "and 2 more") == NULL || strstr(err, lab.server) == NULL)
+		fail_msg("unexpected message: %s", err);
+}
+
 /*
  * A hook that really publishes (knsupdate), with propagation checked at Knot as the resolver;
  * and a hook that publishes nothing, so ready() runs into its deadline.
@@ -1038,6 +1124,7 @@ main(void)
 	    cmocka_unit_test(test_dns_hook_runs_program_with_args),
 	    cmocka_unit_test(test_dns_account_hook_gets_record_name),
 	    cmocka_unit_test(test_dns_tsig_file_errors),
+	    cmocka_unit_test(test_dns_update_txt_too_big_for_one_message),
 	};
 	const struct CMUnitTest knot[] = {
 	    cmocka_unit_test(test_dns_rfc2136_apex_and_wildcard_share_a_name),
@@ -1048,6 +1135,7 @@ main(void)
 	    cmocka_unit_test(test_dns_account_rfc2136_publishes_at_label),
 	    cmocka_unit_test(test_dns_account_rfc2136_zone_resolver_and_errors),
 	    cmocka_unit_test(test_dns_hook_with_resolver),
+	    cmocka_unit_test(test_dns_update_txt_adds_and_deletes_several_in_one_update),
 	};
 	int failed;
 
