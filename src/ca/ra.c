@@ -675,8 +675,15 @@ ra_new_account(struct ra *ra, const struct jwk *key, const json_t *payload,
 		*prob = prob_new(PROB_MALFORMED, "onlyReturnExisting must be a boolean");
 		return DEED_EMALFORMED;
 	}
-	/* RFC 8555 §7.3.1: an existing key returns its account, unchanged. */
+	/* RFC 8555 §7.3.1: an existing key returns its account, unchanged; but §7.3.6: a
+	 * deactivated account's key authorizes nothing more, this lookup included. */
 	rc = ra->sa->ops->account_get_by_thumbprint(ra->sa, key->thumbprint, out);
+	if (rc == DEED_OK && out->status != SA_ACCT_VALID) {
+		*prob = prob_new(PROB_UNAUTHORIZED, "the account of this key is %s",
+				 sa_acct_status_str(out->status));
+		sa_account_cleanup(out);
+		return DEED_EDENIED;
+	}
 	if (rc == DEED_OK)
 		return DEED_OK;
 	if (rc != DEED_ENOTFOUND)
@@ -1419,11 +1426,10 @@ ra_finalize(struct ra *ra, const struct sa_account *acct, int64_t order_id,
 		*prob = prob_new(PROB_BAD_CSR, "%s", err);
 		goto out;
 	}
-	/* The key's problem is badPublicKey (RFC 8555 §6.7: "the JWS was signed by a public key
-	 * the server does not support" reads as any key we refuse); the rest of the CSR's are
-	 * badCSR. */
+	/* RFC 8555 §6.7: badPublicKey is for the key a JWS was signed with; a CSR whose key we
+	 * refuse is badCSR ("unacceptable, e.g. due to a short key"), the reason in the detail. */
 	if ((rc = check_key(ra, c->pkey, KEYPOLICY_CERT, err, sizeof(err))) != DEED_OK) {
-		*prob = prob_new(rc == DEED_EBADKEY ? PROB_BAD_PUBLIC_KEY : PROB_SERVER_INTERNAL,
+		*prob = prob_new(rc == DEED_EBADKEY ? PROB_BAD_CSR : PROB_SERVER_INTERNAL,
 				 "CSR key: %s", err);
 		goto out;
 	}

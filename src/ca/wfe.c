@@ -314,11 +314,7 @@ is_jose_json(const char *ct)
 static void
 bad_alg(struct wfe_reply *rep, const char *detail)
 {
-	json_t *p = prob_new(PROB_BAD_SIGNATURE_ALGORITHM, "%s", detail);
-	json_t *algs = json_pack("[sssss]", "RS256", "ES256", "ES384", "ES512", "EdDSA");
-
-	json_object_set_new(p, "algorithms", algs);
-	reply_problem(rep, p);
+	reply_problem(rep, prob_new(PROB_BAD_SIGNATURE_ALGORITHM, "%s", detail));
 }
 
 static int
@@ -403,7 +399,14 @@ authenticate(struct wfe *w, const struct wfe_request *req, enum key_mode mode, s
 			reply_problem(rep, NULL);
 			goto fail;
 		}
-		if (jws_verify(p->jws, key) != DEED_OK) {
+		/* An alg that does not fit the account's key is badSignatureAlgorithm, as it is
+		 * for a jwk-signed request; a bad signature is malformed. */
+		rc = jws_verify(p->jws, key);
+		if (rc == DEED_EBADALG) {
+			bad_alg(rep, "alg does not fit the account's key");
+			goto fail;
+		}
+		if (rc != DEED_OK) {
 			reply_prob(rep, PROB_MALFORMED, "JWS signature does not verify with the "
 							"account's key");
 			goto fail;

@@ -157,5 +157,13 @@ prob_new(enum prob_type t, const char *fmt, ...)
 		json_decref(p);
 		return NULL;
 	}
+	/* RFC 8555 §6.2: badSignatureAlgorithm MUST list the algorithms accepted, wherever the
+	 * refusal comes from (the outer JWS, or keyChange's inner one). */
+	if (t == PROB_BAD_SIGNATURE_ALGORITHM &&
+	    json_object_set_new(p, "algorithms",
+				json_pack("[sssss]", "RS256", "ES256", "ES384", "ES512", "EdDSA")) != 0) {
+		json_decref(p);
+		return NULL;
+	}
 	return p;
 }
