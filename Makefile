@@ -14,7 +14,7 @@ DEB_TEST = openssl curl knot knot-dnsutils certbot python3-certbot-dns-rfc2136 l
 
 SUDO = $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: all deps build check check-unit demo clean
+.PHONY: all deps build check check-unit demo bench clean
 
 all: build
 
@@ -47,6 +47,11 @@ check-unit: build
 
 demo: build
 	@bash tests/demo.sh
+
+# deed-bench against deed-ca and Pebble in the same run, and the ratio (docs/performance.md).
+# BENCH_MODE=http-01|dns-01, BENCH_SECONDS, BENCH_CONCURRENCY.
+bench: build
+	@bash scripts/bench-compare.sh
 
 clean:
 	rm -rf $(BUILD) $(ASAN_BUILD)

@@ -1,0 +1,100 @@
+#!/usr/bin/env bash
+# make bench: deed-bench against deed-ca and against Debian's Pebble 2.4 in the same run, on this
+# machine, with the same challenge type, and the ratio of their issuance rates. Pebble runs with
+# PEBBLE_VA_NOSLEEP=1 and PEBBLE_WFE_NONCEREJECT=0 so that it is not slowed on purpose; both
+# validate over real loopback (http-01: deed-bench's responder; dns-01: RFC 2136 to Knot).
+# Then deed-ca alone with dns-persist-01 (Pebble 2.4 does not have it), the headline mode.
+#
+# Environment: BENCH_MODE (http-01 | dns-01, default http-01), BENCH_SECONDS (default 10),
+# BENCH_CONCURRENCY (default 8: Debian's Pebble 2.4 stops answering with 16 or more clients),
+# BENCH_WARMUP (default 2), DEED_BUILD (default build), DEED_LAB (default ../shared/lab),
+# BENCH_KEEP=1 keeps the lab directory. Loopback only; every process started here is stopped by
+# PID.
+set -uo pipefail
+
+SRC=$(cd "$(dirname "$0")/.." && pwd)
+DEED_BUILD=${DEED_BUILD:-$SRC/build}
+DEED_LAB=${DEED_LAB:-$(cd "$SRC/.." && pwd)/shared/lab}
+MODE=${BENCH_MODE:-http-01}
+SECONDS_=${BENCH_SECONDS:-10}
+CONC=${BENCH_CONCURRENCY:-8}
+WARMUP=${BENCH_WARMUP:-2}
+BENCH=$DEED_BUILD/deed-bench
+ISSUER=ca.deed.test
+
+case $MODE in http-01|dns-01) ;; *) echo "BENCH_MODE must be http-01 or dns-01" >&2; exit 2 ;; esac
+[ -x "$BENCH" ] || { echo "no $BENCH: build first (make build)" >&2; exit 1; }
+[ -x "$DEED_LAB/dns-up.sh" ] || { echo "lab kit not found at $DEED_LAB (set DEED_LAB)" >&2; exit 1; }
+
+LAB_DIR=$(mktemp -d "${TMPDIR:-/tmp}/deed-bench.XXXXXX")
+export LAB_DIR
+CA_PID=
+cleanup() {
+  if [ -n "$CA_PID" ]; then kill -TERM "$CA_PID" 2>/dev/null && wait "$CA_PID" 2>/dev/null; fi
+  bash "$DEED_LAB/down.sh" >/dev/null 2>&1 || true
+  rm -rf "$LAB_DIR"
+}
+trap cleanup EXIT
+[ -n "${BENCH_KEEP:-}" ] && trap - EXIT
+
+free_port() {
+  python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'
+}
+
+export LAB_DNS_PORT PEBBLE_PORT PEBBLE_MGMT_PORT PEBBLE_HTTP_PORT PEBBLE_TLS_PORT
+LAB_DNS_PORT=$(free_port); PEBBLE_PORT=$(free_port); PEBBLE_MGMT_PORT=$(free_port)
+PEBBLE_HTTP_PORT=$(free_port); PEBBLE_TLS_PORT=$(free_port)
+export PEBBLE_VA_NOSLEEP=1 PEBBLE_WFE_NONCEREJECT=0
+DNS=127.0.0.1:$LAB_DNS_PORT
+
+bash "$DEED_LAB/dns-up.sh" >"$LAB_DIR/dns-up.out" 2>&1 || { cat "$LAB_DIR/dns-up.out"; exit 1; }
+
+# bench NAME URL CA-BUNDLE HTTP-PORT MODE: one timed run; prints the summary line.
+bench() {
+  local name=$1 url=$2 cab=$3 hport=$4 mode=$5 key=$LAB_DIR/dns/tsig.knot.key
+  [ "$mode" = dns-persist-01 ] && key=$LAB_DIR/dns/tsig.bind.key
+  "$BENCH" --mode "$mode" --duration "$SECONDS_" --warmup "$WARMUP" --concurrency "$CONC" \
+    --unique-names --ca-bundle "$cab" --dns-server "$DNS" --tsig-key "$key" \
+    --http-port "$hport" "$url" >"$LAB_DIR/$name.out" 2>&1
+  local rc=$?
+  sed -n '/^issued/,$p' "$LAB_DIR/$name.out" | grep -v '^deed-bench:' | sed "s/^/  [$name] /"
+  [ $rc = 0 ] || echo "  [$name] deed-bench exit $rc"
+  tail -1 "$LAB_DIR/$name.out" | grep -q '^deed-bench: ' || return 1
+}
+rate() { tail -1 "$LAB_DIR/$1.out" | sed -n 's/.* rate=\([0-9.]*\).*/\1/p'; }
+
+echo "machine: $(nproc) CPUs, $(sed -n 's/^model name\s*: //p' /proc/cpuinfo | head -1)"
+echo "mode $MODE, $CONC clients, ${SECONDS_}s after ${WARMUP}s warm-up, unique names (a fresh validation per order)"
+
+# ---- Pebble ----
+bash "$DEED_LAB/pebble-up.sh" >"$LAB_DIR/pebble-up.out" 2>&1 || { cat "$LAB_DIR/pebble-up.out"; exit 1; }
+echo "== Pebble $(dpkg-query -W -f='${Version}' pebble 2>/dev/null)"
+bench pebble "https://127.0.0.1:$PEBBLE_PORT/dir" "$LAB_DIR/pebble/certs/pebble-tls-ca.pem" \
+  "$PEBBLE_HTTP_PORT" "$MODE" || exit 1
+bash "$DEED_LAB/down.sh" pebble >/dev/null 2>&1
+
+# ---- deed-ca ----
+CA_PORT=$(free_port); CA_HTTP=$(free_port)
+"$DEED_BUILD/deed-ca" init --dir "$LAB_DIR/ca" --listen "127.0.0.1:$CA_PORT" >/dev/null || exit 1
+sed -i -e "s/^challenges = .*/challenges = http-01,dns-01,dns-persist-01/" \
+       -e "s/^caa_identities =.*/caa_identities = $ISSUER/" "$LAB_DIR/ca/deed-ca.conf"
+"$DEED_BUILD/deed-ca" serve --dir "$LAB_DIR/ca" --dns-resolver "$DNS" --http01-port "$CA_HTTP" \
+  --allow-loopback >"$LAB_DIR/deed-ca.log" 2>&1 &
+CA_PID=$!
+for _ in $(seq 100); do
+  curl -sf --cacert "$LAB_DIR/ca/root.pem" "https://127.0.0.1:$CA_PORT/directory" >/dev/null && break
+  sleep 0.1
+done
+echo "== deed-ca $(git -C "$SRC" describe --always --dirty 2>/dev/null)"
+bench deed "https://127.0.0.1:$CA_PORT/directory" "$LAB_DIR/ca/root.pem" "$CA_HTTP" "$MODE" || exit 1
+RSS=$(awk '/^VmHWM/ {print $2}' "/proc/$CA_PID/status")
+echo "== deed-ca, dns-persist-01"
+bench persist "https://127.0.0.1:$CA_PORT/directory" "$LAB_DIR/ca/root.pem" "$CA_HTTP" dns-persist-01 || exit 1
+RSS2=$(awk '/^VmHWM/ {print $2}' "/proc/$CA_PID/status")
+
+P=$(rate pebble); D=$(rate deed); Q=$(rate persist)
+echo
+echo "$MODE issuances/s: deed-ca $D, Pebble $P"
+echo "dns-persist-01 issuances/s: deed-ca $Q"
+echo "deed-ca peak RSS: $((RSS / 1024)) MiB after $MODE, $((RSS2 / 1024)) MiB after dns-persist-01"
+python3 -c 'import sys; d, p = float(sys.argv[1]), float(sys.argv[2]); print("ratio deed-ca / Pebble (%s): %.2f" % (sys.argv[3], d / p if p else float("inf")))' "$D" "$P" "$MODE"
