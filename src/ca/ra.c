@@ -25,6 +25,7 @@
 #define BACKDATE 3600 /* seconds; certificates start an hour early for skewed clocks */
 #define RECOVER_MAX 4096
 #define JIT_SLOTS 1024
+#define KEY_CACHE_SLOTS 4096
 #define JIT_PER_MINUTE 30 /* just-in-time lookups per registered domain and minute */
 
 /* A queued validation. */
@@ -50,6 +51,17 @@ struct ra {
 		int count;
 	} jit[JIT_SLOTS];    /* per-domain just-in-time budget (draft: SHOULD rate-limit) */
 
+	/* Account keys as parsed from the store, by account id and thumbprint: parsing and
+	 * checking a JWK (an EC point check is a scalar multiplication) cost more than the
+	 * signature check every request needs it for. A key change changes the thumbprint, so
+	 * a stale entry is never used. */
+	pthread_mutex_t keys_lock;
+	struct {
+		int64_t id;
+		char thumbprint[JWK_THUMBPRINT_LEN + 1];
+		struct jwk *key;
+	} keys[KEY_CACHE_SLOTS];
+
 	pthread_mutex_t lock;
 	pthread_cond_t wake; /* a job arrived, or stop */
 	pthread_cond_t idle; /* the queue drained */
@@ -59,6 +71,38 @@ struct ra {
 	pthread_t *workers;
 	int n_workers;
 };
+
+int
+ra_account_key(struct ra *ra, const struct sa_account *a, struct jwk **out)
+{
+	size_t i = (size_t)a->id % KEY_CACHE_SLOTS;
+	struct jwk *k = NULL;
+	json_t *j = NULL;
+	int rc = DEED_ENOTFOUND;
+
+	*out = NULL;
+	pthread_mutex_lock(&ra->keys_lock);
+	if (ra->keys[i].key != NULL && ra->keys[i].id == a->id &&
+	    strcmp(ra->keys[i].thumbprint, a->thumbprint) == 0)
+		rc = jwk_dup(ra->keys[i].key, out);
+	pthread_mutex_unlock(&ra->keys_lock);
+	if (rc != DEED_ENOTFOUND)
+		return rc;
+	if ((rc = djson_parse(a->jwk_json, strlen(a->jwk_json), 16384, &j, NULL, 0)) != DEED_OK ||
+	    (rc = jwk_from_json(j, &k, NULL, 0)) != DEED_OK || (rc = jwk_dup(k, out)) != DEED_OK) {
+		json_decref(j);
+		jwk_free(k);
+		return rc == DEED_ENOMEM ? rc : DEED_EDB;
+	}
+	json_decref(j);
+	pthread_mutex_lock(&ra->keys_lock);
+	jwk_free(ra->keys[i].key);
+	ra->keys[i].id = a->id;
+	snprintf(ra->keys[i].thumbprint, sizeof(ra->keys[i].thumbprint), "%s", a->thumbprint);
+	ra->keys[i].key = k;
+	pthread_mutex_unlock(&ra->keys_lock);
+	return DEED_OK;
+}
 
 static int64_t
 now_s(void)
@@ -549,6 +593,7 @@ ra_new(const struct ca_config *cfg, const char *base_url, struct sa *sa, struct 
 	ra->signer = signer;
 	pthread_mutex_init(&ra->lock, NULL);
 	pthread_mutex_init(&ra->jit_lock, NULL);
+	pthread_mutex_init(&ra->keys_lock, NULL);
 	pthread_cond_init(&ra->wake, NULL);
 	pthread_cond_init(&ra->idle, NULL);
 	if ((rc = parse_types(ra, cfg->challenges, err, errlen)) != DEED_OK)
@@ -609,6 +654,9 @@ ra_free(struct ra *ra)
 	pthread_cond_destroy(&ra->wake);
 	pthread_mutex_destroy(&ra->lock);
 	pthread_mutex_destroy(&ra->jit_lock);
+	for (size_t i = 0; i < KEY_CACHE_SLOTS; i++)
+		jwk_free(ra->keys[i].key);
+	pthread_mutex_destroy(&ra->keys_lock);
 	free(ra);
 }
 
@@ -1237,17 +1285,14 @@ ra_deactivate_authz(struct ra *ra, const struct sa_account *acct, int64_t authz_
 /* --- finalize -------------------------------------------------------------------------- */
 
 static bool
-same_key(EVP_PKEY *a, const struct sa_account *acct)
+same_key(struct ra *ra, EVP_PKEY *a, const struct sa_account *acct)
 {
-	json_t *j = NULL;
 	struct jwk *k = NULL;
 	bool same = false;
 
-	if (djson_parse(acct->jwk_json, strlen(acct->jwk_json), 16384, &j, NULL, 0) == DEED_OK &&
-	    jwk_from_json(j, &k, NULL, 0) == DEED_OK)
+	if (ra_account_key(ra, acct, &k) == DEED_OK)
 		same = EVP_PKEY_eq(a, k->pkey) == 1;
 	jwk_free(k);
-	json_decref(j);
 	return same;
 }
 
@@ -1277,6 +1322,7 @@ issue(struct ra *ra, const struct sa_account *acct, struct sa_order *o, struct c
 	int rc;
 
 	req.pubkey = c->pkey;
+	req.spki = X509_REQ_get_X509_PUBKEY(c->req);
 	req.names = (const char *const *)o->identifiers;
 	req.n_names = o->n_identifiers;
 	req.cn = choose_cn(c, o->identifiers, o->n_identifiers);
@@ -1433,7 +1479,7 @@ ra_finalize(struct ra *ra, const struct sa_account *acct, int64_t order_id,
 				 "CSR key: %s", err);
 		goto out;
 	}
-	if (same_key(c->pkey, acct)) {
+	if (same_key(ra, c->pkey, acct)) {
 		*prob = prob_new(PROB_BAD_CSR, "the certificate key must differ from the account key");
 		rc = DEED_EBADKEY;
 		goto out;

@@ -42,6 +42,10 @@ bool ra_offers(const struct ra *ra, const char *type);
 /* dns-persist-01 (draft -02): the accountHashPrefix of hashed accounturi values. */
 const char *ra_hash_prefix(const struct ra *ra);
 
+/* The account's public key (a fresh handle; caller frees with jwk_free), from a cache of the
+ * parsed stored keys. Returns DEED_OK, DEED_EDB (the stored key does not parse), DEED_ENOMEM. */
+int ra_account_key(struct ra *ra, const struct sa_account *a, struct jwk **out);
+
 /* The URL of an account (what clients put in "kid"). */
 void ra_account_url(const struct ra *ra, int64_t id, char *buf, size_t bufsz);
 

@@ -18,6 +18,7 @@ struct signer;
 
 struct signer_req {
 	EVP_PKEY *pubkey;          /* subject key, from the CSR */
+	const X509_PUBKEY *spki;   /* the same key as the CSR encodes it, or NULL */
 	const char *const *names;  /* dNSNames, already normalized */
 	size_t n_names;
 	const char *cn;            /* subject CN, NULL for none */

@@ -9,6 +9,7 @@
 #include <time.h>
 
 #include <microhttpd.h>
+#include <openssl/evp.h>
 #include <openssl/pem.h>
 #include <openssl/x509.h>
 
@@ -317,16 +318,6 @@ bad_alg(struct wfe_reply *rep, const char *detail)
 	reply_problem(rep, prob_new(PROB_BAD_SIGNATURE_ALGORITHM, "%s", detail));
 }
 
-static int
-load_account_key(const struct sa_account *a, struct jwk **k)
-{
-	json_t *j = parse_stored(a->jwk_json);
-	int rc = j != NULL ? jwk_from_json(j, k, NULL, 0) : DEED_EDB;
-
-	json_decref(j);
-	return rc;
-}
-
 /*
  * RFC 8555 §6.2-6.5: everything a POST must satisfy before any handler looks at it. On
  * failure the reply is filled and false returned; nothing has changed but the nonce.
@@ -395,7 +386,7 @@ authenticate(struct wfe *w, const struct wfe_request *req, enum key_mode mode, s
 			goto fail;
 		}
 		p->have_acct = true;
-		if (load_account_key(&p->acct, &key) != DEED_OK) {
+		if (ra_account_key(w->ra, &p->acct, &key) != DEED_OK) {
 			reply_problem(rep, NULL);
 			goto fail;
 		}
@@ -738,15 +729,39 @@ out:
 	post_cleanup(&p);
 }
 
+/* A certificate's DER as a PEM block (RFC 7468: base64 in lines of 64), then chain; NUL-
+ * terminated, *len bytes. NULL when out of memory. */
+static char *
+pem_chain(const uint8_t *der, size_t der_len, const char *chain, size_t *len)
+{
+	static const char begin[] = "-----BEGIN CERTIFICATE-----\n";
+	static const char end[] = "-----END CERTIFICATE-----\n";
+	size_t lines = (der_len + 47) / 48, chain_len = strlen(chain);
+	size_t cap = sizeof(begin) + lines * 65 + sizeof(end) + chain_len + 1;
+	char *out = malloc(cap), *o;
+
+	if (out == NULL)
+		return NULL;
+	o = out + (sizeof(begin) - 1);
+	memcpy(out, begin, sizeof(begin) - 1);
+	for (size_t i = 0; i < der_len; i += 48) {
+		size_t n = der_len - i < 48 ? der_len - i : 48;
+
+		o += EVP_EncodeBlock((unsigned char *)o, der + i, (int)n);
+		*o++ = '\n';
+	}
+	memcpy(o, end, sizeof(end) - 1);
+	o += sizeof(end) - 1;
+	memcpy(o, chain, chain_len + 1);
+	*len = (size_t)(o - out) + chain_len;
+	return out;
+}
+
 static void
 do_cert(struct wfe *w, const struct wfe_request *req, int64_t id, struct wfe_reply *rep)
 {
 	struct post p;
 	struct sa_cert c = {0};
-	const uint8_t *q;
-	X509 *x = NULL;
-	BIO *b = NULL;
-	BUF_MEM *mem;
 	const char *chain = signer_chain_pem(w->signer);
 	int rc;
 
@@ -759,28 +774,15 @@ do_cert(struct wfe *w, const struct wfe_request *req, int64_t id, struct wfe_rep
 		rc = DEED_ENOTFOUND; /* reserved or abandoned: nothing to download */
 	if (!owned(rep, rc, c.account_id, &p, "certificate"))
 		goto out;
-	/* RFC 8555 §7.4.2: PEM chain, end-entity first. */
-	q = c.der;
-	if ((x = d2i_X509(NULL, &q, (long)c.der_len)) == NULL ||
-	    (b = BIO_new(BIO_s_mem())) == NULL || PEM_write_bio_X509(b, x) != 1 ||
-	    BIO_puts(b, chain) < 0) {
+	/* RFC 8555 §7.4.2: PEM chain, end-entity first. The stored DER was made by our signer,
+	 * so it is written as PEM without being parsed again. */
+	if ((rep->body = pem_chain(c.der, c.der_len, chain, &rep->body_len)) == NULL) {
 		reply_problem(rep, NULL);
 		goto out;
 	}
-	BIO_get_mem_ptr(b, &mem);
 	rep->status = 200;
 	rep->content_type = "application/pem-certificate-chain";
-	if ((rep->body = malloc(mem->length + 1)) == NULL) {
-		rep->status = 500;
-		rep->content_type = NULL;
-		goto out;
-	}
-	memcpy(rep->body, mem->data, mem->length);
-	rep->body[mem->length] = '\0';
-	rep->body_len = mem->length;
 out:
-	BIO_free(b);
-	X509_free(x);
 	sa_cert_cleanup(&c);
 	post_cleanup(&p);
 }

@@ -20,6 +20,7 @@ csr_free(struct csr *c)
 	if (c == NULL)
 		return;
 	EVP_PKEY_free(c->pkey);
+	X509_REQ_free(c->req);
 	for (size_t i = 0; i < c->n_names; i++)
 		free(c->names[i]);
 	free(c->names);
@@ -259,6 +260,8 @@ csr_parse_der(const uint8_t *der, size_t len, struct csr **out, char *err, size_
 	}
 	memcpy(c->der, der, len);
 	c->der_len = len;
+	c->req = req;
+	req = NULL;
 	*out = c;
 	c = NULL;
 	rc = DEED_OK;

@@ -4,6 +4,7 @@
 #include <stdint.h>
 
 #include <openssl/evp.h>
+#include <openssl/x509.h>
 
 /*
  * PKCS#10 certificate signing requests (RFC 2986) as ACME finalize receives them
@@ -20,6 +21,8 @@ struct csr {
 	char *cn;             /* subject CN as given (lowercased), NULL if none */
 	uint8_t *der;         /* the request as received */
 	size_t der_len;
+	X509_REQ *req;        /* the parsed request (its SubjectPublicKeyInfo goes into the
+			       * certificate as it is, without encoding the key again) */
 };
 
 /*

@@ -145,6 +145,23 @@ jwk_equal(const struct jwk *a, const struct jwk *b)
 	return a->kty == b->kty && strcmp(a->thumbprint, b->thumbprint) == 0;
 }
 
+int
+jwk_dup(const struct jwk *k, struct jwk **out)
+{
+	struct jwk *d;
+
+	*out = NULL;
+	if ((d = malloc(sizeof(*d))) == NULL)
+		return DEED_ENOMEM;
+	*d = *k;
+	if (EVP_PKEY_up_ref(d->pkey) != 1) {
+		free(d);
+		return DEED_ECRYPTO;
+	}
+	*out = d;
+	return DEED_OK;
+}
+
 void
 jwk_free(struct jwk *k)
 {

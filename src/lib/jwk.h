@@ -78,4 +78,8 @@ int jwk_pkey_kty(const EVP_PKEY *pkey, enum jwk_kty *out);
  */
 int jwk_private_pem(const struct jwk *k, char **pem);
 
+/* A second handle on k's key (the EVP_PKEY is shared, reference-counted; OpenSSL lets threads
+ * use one key at the same time). Returns DEED_OK or DEED_ENOMEM. */
+int jwk_dup(const struct jwk *k, struct jwk **out);
+
 void jwk_free(struct jwk *k);

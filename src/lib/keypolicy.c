@@ -272,8 +272,11 @@ out:
 }
 
 /*
- * SP 800-56A §5.6.2.3.3 full public-key validation (on the curve, in range, right order).
- * jwk_from_json already does this for JWS keys; CSR keys reach here straight from DER.
+ * EC public-key validation for CSR keys, which reach here straight from DER (jwk_from_json
+ * checks JWS keys itself). The curves allowed, P-256, P-384 and P-521, have cofactor 1: every
+ * point on them but infinity has the group's prime order, so the partial check (SP 800-56A
+ * §5.6.2.3.4: not infinity, coordinates in range, on the curve) is a full validation; the
+ * n·Q = O test EVP_PKEY_public_check adds is a scalar multiplication that cannot fail here.
  */
 static int
 keypolicy_ec(EVP_PKEY *pkey, char *err, size_t errlen)
@@ -282,7 +285,7 @@ keypolicy_ec(EVP_PKEY *pkey, char *err, size_t errlen)
 	int rc = DEED_EBADKEY;
 
 	if ((ctx = EVP_PKEY_CTX_new_from_pkey(NULL, pkey, NULL)) == NULL ||
-	    EVP_PKEY_public_check(ctx) != 1) {
+	    EVP_PKEY_public_check_quick(ctx) != 1) {
 		keypolicy_refuse(err, errlen, "EC public key is not a valid curve point");
 		goto out;
 	}
