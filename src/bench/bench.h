@@ -126,7 +126,8 @@ struct bench_http {
 	char location[BENCH_URL_MAX];
 	char ctype[128];
 	int retry_after;          /* seconds, 0 when absent */
-	char err[CURL_ERROR_SIZE];
+	char err[CURL_ERROR_SIZE];   /* the failure in full (curl's words, with figures) */
+	const char *kind;            /* the failure's kind, to count by: curl_easy_strerror */
 };
 
 /* Returns DEED_OK or DEED_ENOMEM. ca_bundle NULL = system store; insecure skips checks. */

@@ -66,6 +66,10 @@ fail_step(struct bench_client *c, const char *step, const json_t *problem, const
 		snprintf(label, sizeof(label), "%s: HTTP %ld", step, c->http.status);
 	for (size_t i = 0; i < c->st.n_errs; i++)
 		first = first && strcmp(c->st.errs[i].label, label) != 0;
+	/* Transport failures are counted by kind; their text has figures (timeouts, bytes). */
+	if (detail == NULL && c->http.err[0] != '\0' && other != NULL &&
+	    strncmp(other, "transport:", 10) == 0)
+		detail = c->http.err;
 	if (first)
 		fprintf(stderr, "deed-bench: client %d: %s%s%s\n", c->id, label,
 			detail != NULL ? ": " : "", detail != NULL ? detail : "");
@@ -113,7 +117,7 @@ post(struct bench_client *c, enum bench_kind k, const char *step, const char *ur
 			    h->nonce[0] == '\0') {
 				char what[BENCH_ERR_LABEL];
 
-				snprintf(what, sizeof(what), "transport: %.60s", h->err);
+				snprintf(what, sizeof(what), "transport: %.60s", h->kind);
 				fail_step(c, "newNonce", NULL,
 					  rc != DEED_OK ? what : "no Replay-Nonce");
 				return false;
@@ -134,7 +138,7 @@ post(struct bench_client *c, enum bench_kind k, const char *step, const char *ur
 		if (rc != DEED_OK) {
 			char what[BENCH_ERR_LABEL];
 
-			snprintf(what, sizeof(what), "transport: %.60s", h->err);
+			snprintf(what, sizeof(what), "transport: %.60s", h->kind);
 			fail_step(c, step, NULL, what);
 			return false;
 		}

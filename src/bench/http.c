@@ -125,12 +125,15 @@ perform(struct bench_http *h, const char *url)
 	h->too_big = false;
 	h->status = 0;
 	h->location[0] = h->ctype[0] = h->err[0] = '\0';
+	h->kind = "";
 	h->retry_after = 0;
 	curl_easy_setopt(h->curl, CURLOPT_URL, url);
 	if ((cc = curl_easy_perform(h->curl)) != CURLE_OK) {
+		h->kind = curl_easy_strerror(cc);
 		if (h->too_big) {
 			snprintf(h->err, sizeof(h->err), "response larger than %d bytes",
 				 BENCH_BODY_MAX);
+			h->kind = "response too large";
 			return DEED_ETOOBIG;
 		}
 		if (h->err[0] == '\0')

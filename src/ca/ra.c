@@ -291,20 +291,29 @@ valid_until(const struct ra *ra, const struct va_result *res, int64_t now)
 
 /* Every validation attempt goes to the audit log, passed or not. */
 static void
+audit_record(struct sa_validation *v, int64_t account_id, const struct sa_authz *az,
+	     const char *method, bool jit, const struct va_result *res, const char *err_json,
+	     const char *rec_json)
+{
+	memset(v, 0, sizeof(*v));
+	v->at = now_s();
+	v->account_id = account_id;
+	snprintf(v->identifier, sizeof(v->identifier), "%s", az->identifier);
+	v->wildcard = az->wildcard;
+	snprintf(v->method, sizeof(v->method), "%s", method);
+	v->jit = jit;
+	v->ok = res->ok;
+	v->problem_json = (char *)err_json;
+	v->records_json = (char *)rec_json;
+}
+
+static void
 audit(struct ra *ra, int64_t account_id, const struct sa_authz *az, const char *method, bool jit,
       const struct va_result *res, const char *err_json, const char *rec_json)
 {
-	struct sa_validation v = {0};
+	struct sa_validation v;
 
-	v.at = now_s();
-	v.account_id = account_id;
-	snprintf(v.identifier, sizeof(v.identifier), "%s", az->identifier);
-	v.wildcard = az->wildcard;
-	snprintf(v.method, sizeof(v.method), "%s", method);
-	v.jit = jit;
-	v.ok = res->ok;
-	v.problem_json = (char *)err_json;
-	v.records_json = (char *)rec_json;
+	audit_record(&v, account_id, az, method, jit, res, err_json, rec_json);
 	if (ra->sa->ops->validation_add(ra->sa, &v) != DEED_OK)
 		log_err("ra: cannot write the audit record of a %s validation of %s", method,
 			az->identifier);
@@ -319,6 +328,7 @@ validate(struct ra *ra, int64_t chall_id)
 	struct sa_authz az = {0};
 	struct sa_account acct = {0};
 	struct va_result res = {0};
+	struct sa_validation rec;
 	struct vreq v;
 	char *err_json = NULL, *rec_json = NULL;
 	int64_t now;
@@ -351,9 +361,11 @@ validate(struct ra *ra, int64_t chall_id)
 		rec_json = djson_dump(res.records);
 
 	now = now_s();
-	audit(ra, acct.id, &az, ch.type, false, &res, err_json, rec_json);
+	audit_record(&rec, acct.id, &az, ch.type, false, &res, err_json, rec_json);
 	rc = ra->sa->ops->chall_finish(ra->sa, chall_id, res.ok, now, valid_until(ra, &res, now),
-				       err_json, rec_json);
+				       err_json, rec_json, &rec);
+	if (rc != DEED_OK) /* the attempt happened all the same: it goes to the log */
+		audit(ra, acct.id, &az, ch.type, false, &res, err_json, rec_json);
 	log_info("ra: %s for %s%s (account %lld): %s%s%s%s", ch.type, az.wildcard ? "*." : "",
 		 az.identifier, (long long)acct.id, res.ok ? "valid" : "invalid",
 		 res.ok ? "" : ": ", res.ok ? "" : res.detail,
@@ -407,6 +419,7 @@ static void
 jit_persist(struct ra *ra, const struct sa_account *acct, struct sa_authz *az)
 {
 	struct va_result res = {0};
+	struct sa_validation rec;
 	struct vreq v;
 	char *rec_json = NULL, *err_json = NULL;
 	int64_t now;
@@ -425,15 +438,19 @@ jit_persist(struct ra *ra, const struct sa_account *acct, struct sa_authz *az)
 			break;
 		va_validate(ra->va, &v.req, &res);
 		rec_json = res.records != NULL ? djson_dump(res.records) : NULL;
-		if (!res.ok)
+		if (!res.ok) {
 			err_json = prob_dump(prob_new(res.prob, "%s", res.detail));
-		audit(ra, acct->id, az, ch->type, true, &res, err_json, rec_json);
-		if (!res.ok)
+			audit(ra, acct->id, az, ch->type, true, &res, err_json, rec_json);
 			break;
+		}
 		now = now_s();
-		if (ra->sa->ops->chall_begin(ra->sa, ch->id, now) == DEED_OK &&
+		audit_record(&rec, acct->id, az, ch->type, true, &res, err_json, rec_json);
+		if (ra->sa->ops->chall_begin(ra->sa, ch->id, now) != DEED_OK ||
 		    ra->sa->ops->chall_finish(ra->sa, ch->id, true, now, valid_until(ra, &res, now),
-					      NULL, rec_json) == DEED_OK)
+					      NULL, rec_json, &rec) != DEED_OK) {
+			/* The lookup happened and passed; the log says so either way. */
+			audit(ra, acct->id, az, ch->type, true, &res, err_json, rec_json);
+		} else
 			log_info("ra: dns-persist-01 for %s%s (account %lld): valid just in time (%s)",
 				 az->wildcard ? "*." : "", az->identifier, (long long)acct->id,
 				 res.validated_name);

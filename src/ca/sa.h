@@ -180,11 +180,13 @@ struct sa_ops {
 	 * authorization is pending, unexpired at now, and has no other challenge processing. */
 	int (*chall_begin)(struct sa *sa, int64_t chall_id, int64_t now);
 	/* Record a validation outcome: challenge processing -> valid|invalid and its authorization
-	 * pending -> valid (with expires = new_expires) | invalid, in one transaction. An
-	 * authorization no longer pending (deactivated meanwhile) keeps its status; the challenge
-	 * still records the outcome, so it does not stay processing. */
+	 * pending -> valid (with expires = new_expires) | invalid, and audit (when not NULL; its
+	 * id is filled) into the audit log, in one transaction. An authorization no longer pending
+	 * (deactivated meanwhile) keeps its status; the challenge still records the outcome, so it
+	 * does not stay processing. */
 	int (*chall_finish)(struct sa *sa, int64_t chall_id, bool ok, int64_t validated_at,
-			    int64_t new_expires, const char *error_json, const char *record_json);
+			    int64_t new_expires, const char *error_json, const char *record_json,
+			    struct sa_validation *audit);
 	/* Challenges left processing by a crash: their ids, to be validated again. */
 	int (*chall_list_processing)(struct sa *sa, int64_t *ids, size_t max, size_t *n);
 	int (*chall_get)(struct sa *sa, int64_t chall_id, struct sa_chall *out);

@@ -167,7 +167,7 @@ make_valid_authz(struct sa *sa, int64_t acct, const char *name, int64_t expires)
 
 	make_order(sa, acct, name, NOW + DAY, &authz, ch);
 	assert_int_equal(sa->ops->chall_begin(sa, ch[0], NOW), DEED_OK);
-	assert_int_equal(sa->ops->chall_finish(sa, ch[0], true, NOW, expires, NULL, "[]"), DEED_OK);
+	assert_int_equal(sa->ops->chall_finish(sa, ch[0], true, NOW, expires, NULL, "[]", NULL), DEED_OK);
 	return authz;
 }
 
@@ -591,7 +591,7 @@ chall_begin_needs_the_challenge_itself_pending(void **state)
 	assert_int_equal(sa->ops->chall_begin(sa, ch[0], NOW), DEED_OK);
 	assert_int_equal(
 	    sa->ops->authz_cas_status(sa, authz, SA_AUTHZ_PENDING, SA_AUTHZ_DEACTIVATED), DEED_OK);
-	assert_int_equal(sa->ops->chall_finish(sa, ch[0], false, NOW, 0, "{}", NULL), DEED_OK);
+	assert_int_equal(sa->ops->chall_finish(sa, ch[0], false, NOW, 0, "{}", NULL, NULL), DEED_OK);
 	assert_int_equal(
 	    sa->ops->authz_cas_status(sa, authz, SA_AUTHZ_DEACTIVATED, SA_AUTHZ_PENDING), DEED_OK);
 	/* ch[0] is invalid, nothing is processing, the authorization is pending again. */
@@ -613,6 +613,14 @@ chall_begin_refuses_expired_or_non_pending_authz(void **state)
 	assert_int_equal(sa->ops->chall_begin(sa, ch[0], NOW), DEED_ECONFLICT);
 }
 
+static int
+count_audit(void *arg, const struct sa_validation *v)
+{
+	(*(int *)arg)++;
+	(void)v;
+	return 0;
+}
+
 static void
 chall_finish_ok_validates_challenge_and_authz(void **state)
 {
@@ -620,14 +628,24 @@ chall_finish_ok_validates_challenge_and_authz(void **state)
 	int64_t acct = make_account(sa, "t"), authz, ch[2];
 	struct sa_authz a;
 
+	struct sa_validation v = {.at = NOW, .account_id = acct, .identifier = "a.example",
+				  .method = "http-01", .ok = true};
+	int n_audit = 0;
+
 	make_order(sa, acct, "a.example", NOW + DAY, &authz, ch);
-	/* Only a processing challenge can finish. */
-	assert_int_equal(sa->ops->chall_finish(sa, ch[0], true, NOW, NOW + 30 * DAY, NULL, NULL),
+	/* Only a processing challenge can finish; its audit record is not written either. */
+	assert_int_equal(sa->ops->chall_finish(sa, ch[0], true, NOW, NOW + 30 * DAY, NULL, NULL, &v),
 			 DEED_ECONFLICT);
+	assert_int_equal(sa->ops->validation_list(sa, NULL, count_audit, &n_audit), DEED_OK);
+	assert_int_equal(n_audit, 0);
 	assert_int_equal(sa->ops->chall_begin(sa, ch[0], NOW), DEED_OK);
 	assert_int_equal(sa->ops->chall_finish(sa, ch[0], true, NOW + 5, NOW + 30 * DAY, NULL,
-					       "[{\"url\":\"http://a.example/\"}]"),
+					       "[{\"url\":\"http://a.example/\"}]", &v),
 			 DEED_OK);
+	/* The audit record went in with the outcome. */
+	assert_true(v.id > 0);
+	assert_int_equal(sa->ops->validation_list(sa, NULL, count_audit, &n_audit), DEED_OK);
+	assert_int_equal(n_audit, 1);
 	assert_int_equal(sa->ops->authz_get(sa, authz, &a), DEED_OK);
 	assert_int_equal(a.status, SA_AUTHZ_VALID);
 	assert_int_equal(a.expires, NOW + 30 * DAY);
@@ -639,9 +657,9 @@ chall_finish_ok_validates_challenge_and_authz(void **state)
 	sa_authz_cleanup(&a);
 	/* The authorization is settled: its other challenge cannot start any more. */
 	assert_int_equal(sa->ops->chall_begin(sa, ch[1], NOW), DEED_ECONFLICT);
-	assert_int_equal(sa->ops->chall_finish(sa, ch[0], true, NOW, NOW, NULL, NULL),
+	assert_int_equal(sa->ops->chall_finish(sa, ch[0], true, NOW, NOW, NULL, NULL, NULL),
 			 DEED_ECONFLICT);
-	assert_int_equal(sa->ops->chall_finish(sa, 999, true, NOW, NOW, NULL, NULL),
+	assert_int_equal(sa->ops->chall_finish(sa, 999, true, NOW, NOW, NULL, NULL, NULL),
 			 DEED_ENOTFOUND);
 }
 
@@ -656,7 +674,7 @@ chall_finish_failed_invalidates_challenge_and_authz(void **state)
 	assert_int_equal(sa->ops->chall_begin(sa, ch[1], NOW), DEED_OK);
 	assert_int_equal(sa->ops->chall_finish(sa, ch[1], false, NOW, NOW + 30 * DAY,
 					       "{\"type\":\"urn:ietf:params:acme:error:dns\"}",
-					       NULL),
+					       NULL, NULL),
 			 DEED_OK);
 	assert_int_equal(sa->ops->authz_get(sa, authz, &a), DEED_OK);
 	assert_int_equal(a.status, SA_AUTHZ_INVALID);
@@ -681,7 +699,7 @@ chall_finish_after_deactivation_keeps_authz_deactivated(void **state)
 	assert_int_equal(sa->ops->chall_begin(sa, ch[0], NOW), DEED_OK);
 	assert_int_equal(
 	    sa->ops->authz_cas_status(sa, authz, SA_AUTHZ_PENDING, SA_AUTHZ_DEACTIVATED), DEED_OK);
-	assert_int_equal(sa->ops->chall_finish(sa, ch[0], true, NOW, NOW + 30 * DAY, NULL, NULL),
+	assert_int_equal(sa->ops->chall_finish(sa, ch[0], true, NOW, NOW + 30 * DAY, NULL, NULL, NULL),
 			 DEED_OK);
 	assert_int_equal(authz_status(sa, authz), SA_AUTHZ_DEACTIVATED);
 	assert_int_equal(sa->ops->chall_get(sa, ch[0], &c), DEED_OK);
@@ -704,7 +722,7 @@ chall_list_processing_returns_started_challenges(void **state)
 	assert_int_equal(sa->ops->chall_begin(sa, a1[1], NOW), DEED_OK);
 	assert_int_equal(sa->ops->chall_begin(sa, a3[0], NOW), DEED_OK);
 	assert_int_equal(sa->ops->chall_begin(sa, a2[0], NOW), DEED_OK);
-	assert_int_equal(sa->ops->chall_finish(sa, a2[0], true, NOW, NOW + DAY, NULL, NULL),
+	assert_int_equal(sa->ops->chall_finish(sa, a2[0], true, NOW, NOW + DAY, NULL, NULL, NULL),
 			 DEED_OK);
 	assert_int_equal(sa->ops->chall_list_processing(sa, ids, 8, &n), DEED_OK);
 	assert_int_equal(n, 2);
@@ -775,7 +793,7 @@ authz_find_reusable_keeps_wildcard_and_plain_apart(void **state)
 	free(o.authz_ids);
 	wild = az.id;
 	assert_int_equal(sa->ops->chall_begin(sa, chs[1].id, NOW), DEED_OK);
-	assert_int_equal(sa->ops->chall_finish(sa, chs[1].id, true, NOW, NOW + 5 * DAY, NULL, NULL),
+	assert_int_equal(sa->ops->chall_finish(sa, chs[1].id, true, NOW, NOW + 5 * DAY, NULL, NULL, NULL),
 			 DEED_OK);
 	assert_int_equal(sa->ops->authz_find_reusable(sa, acct, "a.example", true, NOW, &id),
 			 DEED_OK);
@@ -804,7 +822,7 @@ authz_find_reusable_keeps_wildcard_and_plain_apart(void **state)
 	/* Invalid and revoked authorizations are never reused. */
 	make_order(sa, acct, "b.example", NOW + 9 * DAY, &authz, ch);
 	assert_int_equal(sa->ops->chall_begin(sa, ch[0], NOW), DEED_OK);
-	assert_int_equal(sa->ops->chall_finish(sa, ch[0], false, NOW, NOW + 9 * DAY, "{}", NULL),
+	assert_int_equal(sa->ops->chall_finish(sa, ch[0], false, NOW, NOW + 9 * DAY, "{}", NULL, NULL),
 			 DEED_OK);
 	assert_int_equal(sa->ops->authz_find_reusable(sa, acct, "b.example", false, NOW, &id),
 			 DEED_ENOTFOUND);
@@ -825,7 +843,7 @@ authz_status_cas_and_deactivate_all(void **state)
 	make_order(sa, acct, "b.example", NOW + DAY, &pending, ch);
 	make_order(sa, acct, "c.example", NOW + DAY, &invalid, ch);
 	assert_int_equal(sa->ops->chall_begin(sa, ch[0], NOW), DEED_OK);
-	assert_int_equal(sa->ops->chall_finish(sa, ch[0], false, NOW, 0, "{}", NULL), DEED_OK);
+	assert_int_equal(sa->ops->chall_finish(sa, ch[0], false, NOW, 0, "{}", NULL, NULL), DEED_OK);
 	theirs = make_valid_authz(sa, other, "a.example", NOW + 10 * DAY);
 
 	assert_int_equal(sa->ops->authz_cas_status(sa, valid, SA_AUTHZ_PENDING, SA_AUTHZ_REVOKED),

@@ -581,7 +581,7 @@ validate_all(const json_t *order)
 		assert_int_equal(E.sa->ops->authz_get(E.sa, id, &a), DEED_OK);
 		assert_int_equal(E.sa->ops->chall_begin(E.sa, a.challs[0].id, time(NULL)), DEED_OK);
 		assert_int_equal(E.sa->ops->chall_finish(E.sa, a.challs[0].id, true, time(NULL),
-							  time(NULL) + 30 * 86400, NULL, NULL), DEED_OK);
+							  time(NULL) + 30 * 86400, NULL, NULL, NULL), DEED_OK);
 		sa_authz_cleanup(&a);
 	}
 }
