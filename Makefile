@@ -10,7 +10,7 @@ DEB_BUILD = build-essential cmake pkg-config libssl-dev libjansson-dev libmicroh
 	libcurl4-openssl-dev libunbound-dev libldns-dev libsqlite3-dev libpq-dev libidn2-dev \
 	libpsl-dev libcmocka-dev libevent-dev nettle-dev clang dns-root-data
 DEB_TEST = openssl curl knot knot-dnsutils certbot python3-certbot-dns-rfc2136 lego pebble \
-	iproute2 sqlite3
+	iproute2 sqlite3 valgrind
 
 SUDO = $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
