@@ -994,10 +994,16 @@ on_request(void *cls, struct MHD_Connection *c, const char *url, const char *met
 	enum MHD_Result ret;
 
 	if (st == NULL) {
+		const char *cl = MHD_lookup_connection_value(c, MHD_HEADER_KIND, "Content-Length");
+
 		if ((st = calloc(1, sizeof(*st))) == NULL)
 			return MHD_NO;
 		*con_cls = st;
-		return MHD_YES;
+		/* A body announced larger than any request we take is refused before it is read:
+		 * the 413 goes out now and the connection closes, instead of draining a gigabyte. */
+		if (cl == NULL || strtoull(cl, NULL, 10) <= JWS_MAX_BODY)
+			return MHD_YES;
+		st->too_big = true;
 	}
 	if (*upload_size > 0) {
 		/* Keep at most JWS_MAX_BODY bytes; beyond that, note it and drop the rest. */
