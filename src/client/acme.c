@@ -93,7 +93,7 @@ parse_links(struct acme_resp *r, const char *v, size_t len)
 				const char *q = rel + 4;
 				size_t n = 0;
 
-				if (*q == '"')
+				if (q < stop && *q == '"')
 					q++;
 				while (q + n < stop && q[n] != '"' && q[n] != ';' && q[n] != ' ')
 					n++;
@@ -134,7 +134,15 @@ on_header(char *p, size_t sz, size_t nm, void *arg)
 
 		acme_header_value(buf, sizeof(buf), v, vlen);
 		/* Seconds, or an HTTP date: then ask again in a while. */
-		x->r->retry_after = isdigit((unsigned char)buf[0]) ? atoi(buf) : 5;
+		if (isdigit((unsigned char)buf[0])) {
+			unsigned long long s = strtoull(buf, NULL, 10);
+
+			/* A day at most: a server's "wait a century" is treated as a long wait,
+			 * not as an overflow. */
+			x->r->retry_after = s > 86400 ? 86400 : (int)s;
+		} else {
+			x->r->retry_after = 5;
+		}
 	}
 #undef IS
 	return n;

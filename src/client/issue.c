@@ -369,8 +369,10 @@ await_order(struct acme *a, const char *url, const char *want, time_t deadline,
 			char prob[512] = "no reason given";
 			const json_t *e = json_object_get(out->body, "error");
 
-			if (e != NULL)
+			if (e != NULL && djson_str(e, "detail") != NULL)
 				snprintf(prob, sizeof(prob), "%s", djson_str(e, "detail"));
+			else if (e != NULL && djson_str(e, "type") != NULL)
+				snprintf(prob, sizeof(prob), "%s", djson_str(e, "type"));
 			deed_seterr(err, errlen, "order became invalid: %s", prob);
 			acme_resp_cleanup(out);
 			return fail(why, ISSUE_FAIL_SERVER, DEED_ESTATE);
