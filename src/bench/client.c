@@ -577,6 +577,10 @@ bench_client_run(void *arg)
 			if (o->max_errors > 0 &&
 			    atomic_fetch_add(&b->failures, 1) + 1 >= o->max_errors)
 				atomic_store(&b->stop, true);
+			/* A server that is down (restarting, say) is not hammered: a client whose
+			 * request did not even reach it waits 50 ms before the next order. */
+			if (c->http.kind != NULL && c->http.kind[0] != '\0')
+				sleep_us(50000);
 		}
 	}
 	return NULL;
