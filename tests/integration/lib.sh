@@ -38,6 +38,16 @@ check() {
   if "$@"; then ok "$what"; else fail "$what"; fi
 }
 
+dns_up() {  # the lab's Knot (on $LAB_DNS_PORT when set); the test stops if it does not come up
+  bash "$DEED_LAB/dns-up.sh" >"$LAB_DIR/dns-up.out" 2>&1 ||
+    { cat "$LAB_DIR/dns-up.out"; fail "Knot starts"; exit 1; }
+}
+
+ca_init() {  # ca_init DIR PORT: a new deed-ca in DIR listening on 127.0.0.1:PORT
+  "$DEED_BUILD/deed-ca" init --dir "$1" --listen "127.0.0.1:$2" >/dev/null ||
+    { fail "deed-ca init"; exit 1; }
+}
+
 ca_start() {  # ca_start DIR ARGS...: start deed-ca serve, wait for its directory
   local dir=$1
   shift

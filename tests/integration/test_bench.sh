@@ -17,8 +17,8 @@ CA_HTTP=$(free_port)
 CA=$LAB_DIR/ca
 export ACME_URL=https://127.0.0.1:$CA_PORT/directory
 
-bash "$DEED_LAB/dns-up.sh" >"$LAB_DIR/dns-up.out" 2>&1 || { cat "$LAB_DIR/dns-up.out"; fail "Knot starts"; exit 1; }
-"$DEED_BUILD/deed-ca" init --dir "$CA" --listen "127.0.0.1:$CA_PORT" >/dev/null || { fail "deed-ca init"; exit 1; }
+dns_up
+ca_init "$CA" "$CA_PORT"
 sed -i -e "s/^challenges = .*/challenges = dns-01,http-01,dns-persist-01/" \
        -e "s/^caa_identities =.*/caa_identities = $ISSUER/" "$CA/deed-ca.conf"
 ca_start "$CA" --dns-resolver "$DNS" --http01-port "$CA_HTTP" --allow-loopback || { fail "deed-ca starts"; exit 1; }

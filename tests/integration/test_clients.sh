@@ -15,8 +15,8 @@ export ACME_URL=https://127.0.0.1:$CA_PORT/directory
 export ACME_TLS_CA=$CA/root.pem ACME_ROOT_PEM=$CA/root.pem
 export CERTBOT_TRIES=1 LAB_CASE_TIMEOUT=300
 
-bash "$DEED_LAB/dns-up.sh" >"$LAB_DIR/dns-up.out" 2>&1 || { cat "$LAB_DIR/dns-up.out"; fail "Knot starts"; exit 1; }
-"$DEED_BUILD/deed-ca" init --dir "$CA" --listen "127.0.0.1:$CA_PORT" >/dev/null || { fail "deed-ca init"; exit 1; }
+dns_up
+ca_init "$CA" "$CA_PORT"
 sed -i "s/^challenges = .*/challenges = http-01,dns-01,tls-alpn-01/" "$CA/deed-ca.conf"
 SERVE=(--dns-resolver "127.0.0.1:$LAB_DNS_PORT" --http01-port "$ACME_HTTP_PORT"
        --tlsalpn01-port "$ACME_TLS_PORT" --allow-loopback)

@@ -18,7 +18,7 @@ ZONE=example.test
 KEY=$LAB_DIR/dns/tsig.bind.key
 DNS=127.0.0.1:$LAB_DNS_PORT
 
-bash "$DEED_LAB/dns-up.sh" >"$LAB_DIR/dns-up.out" 2>&1 || { cat "$LAB_DIR/dns-up.out"; fail "Knot starts"; exit 1; }
+dns_up
 bash "$DEED_LAB/pebble-up.sh" >"$LAB_DIR/pebble-up.out" 2>&1 || { cat "$LAB_DIR/pebble-up.out"; fail "Pebble starts"; exit 1; }
 PEBBLE_URL=https://127.0.0.1:$PEBBLE_PORT/dir
 PEBBLE_TLS=$LAB_DIR/pebble/certs/pebble-tls-ca.pem
@@ -73,7 +73,7 @@ CA_PORT=$(free_port)
 CA_HTTP=$(free_port)
 CA=$LAB_DIR/ca
 export ACME_URL=https://127.0.0.1:$CA_PORT/directory
-"$DEED_BUILD/deed-ca" init --dir "$CA" --listen "127.0.0.1:$CA_PORT" >/dev/null || { fail "deed-ca init"; exit 1; }
+ca_init "$CA" "$CA_PORT"
 sed -i "s/^challenges = .*/challenges = http-01,dns-01,dns-account-01/" "$CA/deed-ca.conf"
 ca_start "$CA" --dns-resolver "$DNS" --http01-port "$CA_HTTP" --allow-loopback || { fail "deed-ca starts"; exit 1; }
 D=(--server "$ACME_URL" --ca-bundle "$CA/root.pem" --dir "$LAB_DIR/deed-ca-client")

@@ -16,8 +16,8 @@ CA=$LAB_DIR/ca
 URL=https://127.0.0.1:$CA_PORT/directory
 VGLOG=$LAB_DIR/memcheck.log
 
-bash "$DEED_LAB/dns-up.sh" >"$LAB_DIR/dns-up.out" 2>&1 || { cat "$LAB_DIR/dns-up.out"; fail "Knot starts"; exit 1; }
-"$DEED_BUILD/deed-ca" init --dir "$CA" --listen "127.0.0.1:$CA_PORT" >/dev/null || { fail "deed-ca init"; exit 1; }
+dns_up
+ca_init "$CA" "$CA_PORT"
 sed -i -e "s/^challenges = .*/challenges = http-01,dns-01,dns-persist-01/" \
        -e "s/^caa_identities =.*/caa_identities = ca.deed.test/" "$CA/deed-ca.conf"
 
