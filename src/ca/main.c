@@ -7,9 +7,6 @@
 #include <time.h>
 
 #include <curl/curl.h>
-#include <openssl/err.h>
-#include <openssl/pem.h>
-#include <openssl/x509.h>
 
 #include "config.h"
 #include "djson.h"
@@ -236,54 +233,41 @@ print_validation(void *arg, const struct sa_validation *v)
 }
 
 /* The SHA-256 of the public key in a PEM file (public key, certificate, CSR or private key),
- * as 64 hex digits. */
+ * as 64 lowercase hex digits: keypolicy reads the PEM. */
 static int
 spki_hash_of_file(const char *path, char hex[65], char *err, size_t errlen)
 {
-	EVP_PKEY *pkey = NULL;
-	X509 *x = NULL;
-	X509_REQ *req = NULL;
+	char buf[64 * 1024 + 1], why[200] = "";
 	uint8_t h[32];
+	size_t n;
 	FILE *f;
-	int rc = DEED_EMALFORMED;
+	int rc;
 
-	for (int kind = 0; kind < 4 && pkey == NULL; kind++) {
-		if ((f = fopen(path, "r")) == NULL) {
-			deed_seterr(err, errlen, "%s: %s", path, strerror(errno));
-			return DEED_EIO;
-		}
-		if (kind == 0)
-			pkey = PEM_read_PUBKEY(f, NULL, NULL, NULL);
-		else if (kind == 1 && (x = PEM_read_X509(f, NULL, NULL, NULL)) != NULL)
-			pkey = X509_get_pubkey(x);
-		else if (kind == 2 && (req = PEM_read_X509_REQ(f, NULL, NULL, NULL)) != NULL)
-			pkey = X509_REQ_get_pubkey(req);
-		else if (kind == 3)
-			pkey = PEM_read_PrivateKey(f, NULL, NULL, NULL);
-		fclose(f);
+	if ((f = fopen(path, "r")) == NULL) {
+		deed_seterr(err, errlen, "%s: %s", path, strerror(errno));
+		return DEED_EIO;
 	}
-	ERR_clear_error();
-	if (pkey == NULL)
-		deed_seterr(err, errlen, "%s: no PEM public key, certificate, CSR or private key",
-			    path);
-	else if ((rc = keypolicy_spki_sha256(pkey, h)) == DEED_OK)
-		for (size_t i = 0; i < sizeof(h); i++)
-			snprintf(hex + 2 * i, 3, "%02x", h[i]);
-	EVP_PKEY_free(pkey);
-	X509_free(x);
-	X509_REQ_free(req);
-	return rc;
+	n = fread(buf, 1, sizeof(buf), f);
+	fclose(f);
+	if ((rc = keypolicy_spki_sha256_pem(buf, n, h, why, sizeof(why))) != DEED_OK) {
+		deed_seterr(err, errlen, "%s: %s", path, why[0] ? why : deed_strerror(rc));
+		return rc;
+	}
+	keypolicy_sha256_to_hex(h, hex);
+	return DEED_OK;
 }
 
+/* A hash given on the command line: exactly 64 lowercase hex digits, the stored spelling. */
 static bool
 is_sha256_hex(const char *s)
 {
-	size_t i;
+	uint8_t h[32];
+	char back[65];
 
-	for (i = 0; s[i] != '\0'; i++)
-		if (!((s[i] >= '0' && s[i] <= '9') || (s[i] >= 'a' && s[i] <= 'f')))
-			return false;
-	return i == 64;
+	if (keypolicy_sha256_from_hex(s, h) != DEED_OK)
+		return false;
+	keypolicy_sha256_to_hex(h, back);
+	return strcmp(back, s) == 0;
 }
 
 static int

@@ -203,8 +203,7 @@ spki_hex(EVP_PKEY *pkey, char hex[65])
 
 	if ((rc = keypolicy_spki_sha256(pkey, h)) != DEED_OK)
 		return rc;
-	for (size_t i = 0; i < sizeof(h); i++)
-		snprintf(hex + 2 * i, 3, "%02x", h[i]);
+	keypolicy_sha256_to_hex(h, hex);
 	return DEED_OK;
 }
 
