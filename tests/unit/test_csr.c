@@ -179,6 +179,18 @@ round_trip(EVP_PKEY *key)
 	assert_non_null(c->cn);
 	assert_string_equal(c->cn, "www.example.test");
 	assert_int_equal(EVP_PKEY_eq(c->pkey, key), 1);
+	/* The SubjectPublicKeyInfo is byte for byte what OpenSSL's own encoder makes. */
+	{
+		unsigned char *want = NULL, *got = NULL;
+		int wl = i2d_PUBKEY(key, &want);
+		int gl = i2d_X509_PUBKEY(X509_REQ_get_X509_PUBKEY(c->req), &got);
+
+		assert_true(wl > 0);
+		assert_int_equal(gl, wl);
+		assert_memory_equal(got, want, (size_t)wl);
+		OPENSSL_free(want);
+		OPENSSL_free(got);
+	}
 	assert_int_equal(c->der_len, len);
 	assert_memory_equal(c->der, der, len);
 	csr_free(c);
@@ -201,6 +213,16 @@ static void
 test_ed25519_csr_round_trips(void **state)
 {
 	round_trip(ed25519);
+}
+
+static void
+test_ec384_csr_round_trips(void **state)
+{
+	EVP_PKEY *ec384 = EVP_EC_gen("P-384");
+
+	assert_non_null(ec384);
+	round_trip(ec384);
+	EVP_PKEY_free(ec384);
 }
 
 static void
@@ -751,6 +773,7 @@ main(void)
 	    cmocka_unit_test(test_ec256_csr_round_trips_with_sorted_unique_names),
 	    cmocka_unit_test(test_rsa2048_csr_round_trips_with_sorted_unique_names),
 	    cmocka_unit_test(test_ed25519_csr_round_trips),
+	    cmocka_unit_test(test_ec384_csr_round_trips),
 	    cmocka_unit_test(test_flipped_signature_byte_is_bad_signature),
 	    cmocka_unit_test(test_altered_request_info_is_bad_signature),
 	    cmocka_unit_test(test_sha1_signature_is_unsupported),
