@@ -40,9 +40,9 @@
  * connection can see such a commit up to one fsync before it is durable.)
  */
 
-/* Eight covers the HTTP pool plus validation workers of a single node; more connections
- * would only queue on SQLite's single write lock. */
-#define POOL_SIZE 8
+/* Sixteen covers the default HTTP pool (8) plus validation workers (8) of a single node, so
+ * no thread waits for a connection; more would only queue on SQLite's single write lock. */
+#define POOL_SIZE 16
 #define BUSY_TIMEOUT_MS 10000
 /* 'deed' in ASCII: marks the file as ours, so a foreign SQLite file is refused rather than
  * having our tables added to it. */
@@ -270,6 +270,7 @@ struct conn {
 	sqlite3 *db;
 	sqlite3_stmt *st[N_STMT];
 	bool writer;		/* holds the write mutex (acquire_write) */
+	bool defer_sync;	/* release() need not wait for the disk: see cert_reserve */
 	sqlite3_int64 changes0; /* sqlite3_total_changes64 at acquire */
 };
 
@@ -360,6 +361,7 @@ acquire(struct sa *sa)
 	c = s->idle[--s->n_idle];
 	pthread_mutex_unlock(&s->lock);
 	c->writer = false;
+	c->defer_sync = false;
 	c->changes0 = sqlite3_total_changes64(c->db);
 	return c;
 }
@@ -437,7 +439,7 @@ release(struct sa *sa, struct conn *c)
 		pthread_mutex_unlock(&s->wlock);
 	}
 	/* Outside the write mutex: the next writer commits while this one's fsync runs. */
-	if (wrote && group_sync(s, c) != DEED_OK)
+	if (wrote && !c->defer_sync && group_sync(s, c) != DEED_OK)
 		log_err("sa: fsync of the write-ahead log failed; a power loss may lose the last "
 			"writes");
 	pthread_mutex_lock(&s->lock);
@@ -1328,6 +1330,11 @@ cert_reserve(struct sa *sa, struct sa_cert *cert)
 		goto out;
 	cert->id = sqlite3_last_insert_rowid(c->db);
 	cert->status = SA_CERT_RESERVED;
+	/* Not flushed on its own: nobody is told of a reservation. The certificate signed
+	 * after it leaves this process only once cert_issue's commit, which comes later in the
+	 * same write-ahead log, is on disk; and a power loss before that loses the signature
+	 * (held in memory) together with its reservation. */
+	c->defer_sync = true;
 	rc = commit(c);
 out:
 	release(sa, c);
