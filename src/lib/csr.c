@@ -3,7 +3,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include <openssl/core_names.h>
 #include <openssl/err.h>
 #include <openssl/objects.h>
 #include <openssl/pem.h>
@@ -11,6 +10,7 @@
 #include <openssl/x509v3.h>
 
 #include "csr.h"
+#include "spki.h"
 #include "dnsname.h"
 #include "error.h"
 
@@ -319,47 +319,15 @@ out:
 	return rc;
 }
 
-/*
- * Put key's SubjectPublicKeyInfo into req. For EC and Ed25519 keys the algorithm identifier and
- * key bits are set directly from the key's parameters: X509_REQ_set_pubkey runs OpenSSL 3's
- * encoder to DER and decodes the result again into a second key, which made up most of the
- * time a CSR took. RSA and other keys still go through it.
- */
+/* Put key's SubjectPublicKeyInfo into req: without OpenSSL's encoder round trip where
+ * spki_set can (X509_REQ_set_pubkey made up most of the time a CSR took). */
 static int
 set_pubkey(X509_REQ *req, EVP_PKEY *key)
 {
 	X509_PUBKEY *pub = X509_REQ_get_X509_PUBKEY(req);
-	unsigned char *enc = NULL;
-	size_t len = 0;
-	char group[64];
-	int id = EVP_PKEY_get_id(key), curve;
+	int rc = pub != NULL ? spki_set(pub, key) : 0;
 
-	if (pub == NULL || (id != EVP_PKEY_EC && id != EVP_PKEY_ED25519))
-		return X509_REQ_set_pubkey(req, key);
-	if (id == EVP_PKEY_EC) {
-		if (EVP_PKEY_get_group_name(key, group, sizeof(group), NULL) != 1 ||
-		    (curve = OBJ_txt2nid(group)) == NID_undef ||
-		    EVP_PKEY_get_octet_string_param(key, OSSL_PKEY_PARAM_ENCODED_PUBLIC_KEY, NULL,
-						    0, &len) != 1 ||
-		    len == 0 || (enc = OPENSSL_malloc(len)) == NULL ||
-		    EVP_PKEY_get_octet_string_param(key, OSSL_PKEY_PARAM_ENCODED_PUBLIC_KEY, enc,
-						    len, &len) != 1 ||
-		    X509_PUBKEY_set0_param(pub, OBJ_nid2obj(NID_X9_62_id_ecPublicKey),
-					   V_ASN1_OBJECT, OBJ_nid2obj(curve), enc, (int)len) != 1)
-			goto fail;
-		return 1;
-	}
-	/* RFC 8410 §3: id-Ed25519 with the parameters absent. */
-	if (EVP_PKEY_get_raw_public_key(key, NULL, &len) != 1 || len == 0 ||
-	    (enc = OPENSSL_malloc(len)) == NULL ||
-	    EVP_PKEY_get_raw_public_key(key, enc, &len) != 1 ||
-	    X509_PUBKEY_set0_param(pub, OBJ_nid2obj(NID_ED25519), V_ASN1_UNDEF, NULL, enc,
-				   (int)len) != 1)
-		goto fail;
-	return 1;
-fail:
-	OPENSSL_free(enc);
-	return 0;
+	return rc == 0 ? X509_REQ_set_pubkey(req, key) : rc == 1;
 }
 
 int

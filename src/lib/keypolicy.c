@@ -16,6 +16,7 @@
 #include "error.h"
 #include "jwk.h"
 #include "keypolicy.h"
+#include "spki.h"
 
 /* Every refusal here is DEED_EBADKEY with a reason. */
 #define keypolicy_refuse(err, errlen, ...) deed_fail(DEED_EBADKEY, (err), (errlen), __VA_ARGS__)
@@ -435,7 +436,7 @@ keypolicy_spki_sha256(EVP_PKEY *pkey, uint8_t out[32])
 	if ((rc = keypolicy_canonical(pkey, &canon)) != DEED_OK)
 		goto out;
 	rc = DEED_ECRYPTO;
-	if ((len = i2d_PUBKEY(canon != NULL ? canon : pkey, &der)) <= 0)
+	if ((len = spki_i2d(canon != NULL ? canon : pkey, &der)) <= 0)
 		goto out;
 	if (EVP_Digest(der, (size_t)len, out, &hlen, EVP_sha256(), NULL) != 1 || hlen != 32)
 		goto out;
