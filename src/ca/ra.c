@@ -1177,8 +1177,10 @@ ra_authz_status(const struct sa_authz *a, int64_t now)
 	return sa_authz_status_str(a->status);
 }
 
-const char *
-ra_order_status(struct ra *ra, const struct sa_order *o, int64_t now)
+/* ra_order_status; keep (NULL, or o->n_authz zeroed entries the caller cleans up) gets the
+ * authorizations read on the way, so that finalize need not read them again. */
+static const char *
+order_status(struct ra *ra, const struct sa_order *o, int64_t now, struct sa_authz *keep)
 {
 	size_t valid = 0;
 
@@ -1195,13 +1197,22 @@ ra_order_status(struct ra *ra, const struct sa_order *o, int64_t now)
 		if (ra->sa->ops->authz_get(ra->sa, o->authz_ids[i], &a) != DEED_OK)
 			return "invalid";
 		s = ra_authz_status(&a, now);
-		sa_authz_cleanup(&a);
+		if (keep != NULL)
+			keep[i] = a;
+		else
+			sa_authz_cleanup(&a);
 		if (strcmp(s, "valid") == 0)
 			valid++;
 		else if (strcmp(s, "pending") != 0)
 			return "invalid";
 	}
 	return valid == o->n_authz ? "ready" : "pending";
+}
+
+const char *
+ra_order_status(struct ra *ra, const struct sa_order *o, int64_t now)
+{
+	return order_status(ra, o, now, NULL);
 }
 
 /* --- challenges and authorizations ----------------------------------------------------- */
@@ -1397,47 +1408,44 @@ out:
  * Reused authorizations are the usual case. A refusal leaves the order ready: once the
  * domain's CAA names us again, finalize succeeds.
  */
+/* az: the order's authorizations, as order_status read them for finalize. */
 static int
 recheck_caa(struct ra *ra, const struct sa_account *acct, const struct sa_order *o,
-	    json_t **prob)
+	    struct sa_authz *az, json_t **prob)
 {
 	int rc = DEED_OK;
 
 	if (!ra->cfg->caa_check)
 		return DEED_OK;
 	for (size_t i = 0; i < o->n_authz && rc == DEED_OK; i++) {
-		struct sa_authz az = {0};
 		struct va_result res = {0};
 		const struct sa_chall *ch = NULL;
 		struct vreq v;
 		char *err_json = NULL, *rec_json = NULL;
 		int64_t now = now_s();
 
-		if ((rc = ra->sa->ops->authz_get(ra->sa, o->authz_ids[i], &az)) != DEED_OK)
-			break;
-		for (size_t k = 0; k < az.n_challs; k++)
-			if (az.challs[k].status == SA_CHALL_VALID)
-				ch = &az.challs[k];
+		for (size_t k = 0; k < az[i].n_challs; k++)
+			if (az[i].challs[k].status == SA_CHALL_VALID)
+				ch = &az[i].challs[k];
 		if (ch != NULL && now - ch->validated_at >= ra->cfg->caa_recheck &&
-		    (rc = fill_request(ra, ch, &az, acct, &v)) == DEED_OK) {
+		    (rc = fill_request(ra, ch, &az[i], acct, &v)) == DEED_OK) {
 			va_check_caa(ra->va, &v.req, &res);
 			if (!res.ok)
 				err_json = prob_dump(prob_new(res.prob, "%s", res.detail));
 			if (res.records != NULL)
 				rec_json = djson_dump(res.records);
-			audit(ra, acct->id, &az, "caa", false, &res, err_json, rec_json);
+			audit(ra, acct->id, &az[i], "caa", false, &res, err_json, rec_json);
 			if (!res.ok) {
 				*prob = prob_new(res.prob, "%s", res.detail);
 				rc = DEED_EDENIED;
 			}
 			log_info("ra: CAA recheck at finalize for %s%s (order %lld): %s",
-				 az.wildcard ? "*." : "", az.identifier, (long long)o->id,
+				 az[i].wildcard ? "*." : "", az[i].identifier, (long long)o->id,
 				 res.ok ? "allowed" : res.detail);
 		}
 		free(err_json);
 		free(rec_json);
 		va_result_cleanup(&res);
-		sa_authz_cleanup(&az);
 	}
 	return rc;
 }
@@ -1447,6 +1455,7 @@ ra_finalize(struct ra *ra, const struct sa_account *acct, int64_t order_id,
 	    const json_t *payload, struct sa_order *out, json_t **prob)
 {
 	struct csr *c = NULL;
+	struct sa_authz *az = NULL;
 	uint8_t *der = NULL;
 	size_t der_len = 0;
 	const char *csr_b64, *st;
@@ -1466,7 +1475,11 @@ ra_finalize(struct ra *ra, const struct sa_account *acct, int64_t order_id,
 		rc = DEED_EDENIED;
 		goto out;
 	}
-	st = ra_order_status(ra, out, now_s());
+	if ((az = calloc(out->n_authz > 0 ? out->n_authz : 1, sizeof(*az))) == NULL) {
+		rc = DEED_ENOMEM;
+		goto out;
+	}
+	st = order_status(ra, out, now_s(), az);
 	if (strcmp(st, "ready") != 0) {
 		*prob = prob_new(PROB_ORDER_NOT_READY, "order is %s, not ready", st);
 		rc = DEED_ESTATE;
@@ -1512,10 +1525,13 @@ ra_finalize(struct ra *ra, const struct sa_account *acct, int64_t order_id,
 		rc = DEED_EDENIED;
 		goto out;
 	}
-	if ((rc = recheck_caa(ra, acct, out, prob)) != DEED_OK)
+	if ((rc = recheck_caa(ra, acct, out, az, prob)) != DEED_OK)
 		goto out;
 	rc = issue(ra, acct, out, c, prob);
 out:
+	for (size_t i = 0; az != NULL && i < out->n_authz; i++)
+		sa_authz_cleanup(&az[i]);
+	free(az);
 	csr_free(c);
 	free(der);
 	if (rc != DEED_OK)
