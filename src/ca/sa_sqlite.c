@@ -503,6 +503,23 @@ run_cas(struct conn *c, sqlite3_stmt *s, enum stmt exists, int64_t id)
 	return rc;
 }
 
+/* A status CAS whose statement binds (to, id, from): accounts' and authorizations'. */
+static int
+cas_status(struct sa *sa, enum stmt cas, enum stmt exists, int64_t id, const char *from,
+	   const char *to)
+{
+	struct conn *c = acquire_write(sa);
+	sqlite3_stmt *s = stmt(c, cas);
+	int rc;
+
+	bind_text(s, 1, to);
+	sqlite3_bind_int64(s, 2, id);
+	bind_text(s, 3, from);
+	rc = run_cas(c, s, exists, id);
+	release(sa, c);
+	return rc;
+}
+
 static int
 col_dup(sqlite3_stmt *s, int col, char **out)
 {
@@ -704,16 +721,7 @@ account_update_contact(struct sa *sa, int64_t id, const char *contact_json)
 static int
 account_cas_status(struct sa *sa, int64_t id, enum sa_acct_status from, enum sa_acct_status to)
 {
-	struct conn *c = acquire_write(sa);
-	sqlite3_stmt *s = stmt(c, S_ACCT_CAS);
-	int rc;
-
-	bind_text(s, 1, acct_name(to));
-	sqlite3_bind_int64(s, 2, id);
-	bind_text(s, 3, acct_name(from));
-	rc = run_cas(c, s, S_ACCT_EXISTS, id);
-	release(sa, c);
-	return rc;
+	return cas_status(sa, S_ACCT_CAS, S_ACCT_EXISTS, id, acct_name(from), acct_name(to));
 }
 
 static int
@@ -1173,16 +1181,7 @@ authz_find_reusable(struct sa *sa, int64_t account_id, const char *identifier, b
 static int
 authz_cas_status(struct sa *sa, int64_t id, enum sa_authz_status from, enum sa_authz_status to)
 {
-	struct conn *c = acquire_write(sa);
-	sqlite3_stmt *s = stmt(c, S_AUTHZ_CAS);
-	int rc;
-
-	bind_text(s, 1, authz_name(to));
-	sqlite3_bind_int64(s, 2, id);
-	bind_text(s, 3, authz_name(from));
-	rc = run_cas(c, s, S_AUTHZ_EXISTS, id);
-	release(sa, c);
-	return rc;
+	return cas_status(sa, S_AUTHZ_CAS, S_AUTHZ_EXISTS, id, authz_name(from), authz_name(to));
 }
 
 static int
