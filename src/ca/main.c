@@ -1,4 +1,3 @@
-#include <errno.h>
 #include <getopt.h>
 #include <signal.h>
 #include <stdio.h>
@@ -15,6 +14,7 @@
 #include "keypolicy.h"
 #include "log.h"
 #include "ra.h"
+#include "readfile.h"
 #include "sa.h"
 #include "signer.h"
 #include "va.h"
@@ -237,19 +237,16 @@ print_validation(void *arg, const struct sa_validation *v)
 static int
 spki_hash_of_file(const char *path, char hex[65], char *err, size_t errlen)
 {
-	char buf[64 * 1024 + 1], why[200] = "";
+	char *buf = NULL, why[200] = "";
 	uint8_t h[32];
-	size_t n;
-	FILE *f;
+	size_t n = 0;
 	int rc;
 
-	if ((f = fopen(path, "r")) == NULL) {
-		deed_seterr(err, errlen, "%s: %s", path, strerror(errno));
-		return DEED_EIO;
-	}
-	n = fread(buf, 1, sizeof(buf), f);
-	fclose(f);
-	if ((rc = keypolicy_spki_sha256_pem(buf, n, h, why, sizeof(why))) != DEED_OK) {
+	if ((rc = deed_read_file(path, 1 << 20, &buf, &n, err, errlen)) != DEED_OK)
+		return rc;
+	rc = keypolicy_spki_sha256_pem(buf, n, h, why, sizeof(why));
+	free(buf);
+	if (rc != DEED_OK) {
 		deed_seterr(err, errlen, "%s: %s", path, why[0] ? why : deed_strerror(rc));
 		return rc;
 	}

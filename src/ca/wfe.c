@@ -20,6 +20,7 @@
 #include "log.h"
 #include "nonce.h"
 #include "problem.h"
+#include "readfile.h"
 #include "wfe.h"
 
 #define ORDERS_PER_PAGE 100
@@ -1090,28 +1091,6 @@ bad:
 	return DEED_EINVAL;
 }
 
-static char *
-slurp(const char *path)
-{
-	FILE *f = fopen(path, "rb");
-	char *buf = NULL;
-	long n;
-
-	if (f == NULL)
-		return NULL;
-	if (fseek(f, 0, SEEK_END) == 0 && (n = ftell(f)) > 0 && n < (1 << 20) &&
-	    fseek(f, 0, SEEK_SET) == 0 && (buf = malloc((size_t)n + 1)) != NULL) {
-		if (fread(buf, 1, (size_t)n, f) != (size_t)n) {
-			free(buf);
-			buf = NULL;
-		} else {
-			buf[n] = '\0';
-		}
-	}
-	fclose(f);
-	return buf;
-}
-
 int
 wfe_listen(struct wfe *w, const char *listen, const char *cert_pem, const char *key_pem,
 	   int threads, char *err, size_t errlen)
@@ -1122,10 +1101,9 @@ wfe_listen(struct wfe *w, const char *listen, const char *cert_pem, const char *
 
 	if ((rc = parse_listen(listen, &ss, err, errlen)) != DEED_OK)
 		return rc;
-	if ((w->tls_cert = slurp(cert_pem)) == NULL || (w->tls_key = slurp(key_pem)) == NULL) {
-		snprintf(err, errlen, "cannot read %s or %s", cert_pem, key_pem);
-		return DEED_EIO;
-	}
+	if ((rc = deed_read_file(cert_pem, 1 << 20, &w->tls_cert, NULL, err, errlen)) != DEED_OK ||
+	    (rc = deed_read_file(key_pem, 1 << 20, &w->tls_key, NULL, err, errlen)) != DEED_OK)
+		return rc;
 	if (ss.ss_family == AF_INET6)
 		flags |= MHD_USE_IPv6;
 	w->daemon = MHD_start_daemon(

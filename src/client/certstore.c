@@ -10,6 +10,7 @@
 #include "certstore.h"
 #include "djson.h"
 #include "error.h"
+#include "readfile.h"
 
 #define FILE_MAX (1 << 20)
 
@@ -120,41 +121,7 @@ fail:
 int
 certstore_read_file(const char *path, char **out, size_t *len, char *err, size_t errlen)
 {
-	FILE *f = fopen(path, "rb");
-	char *buf = NULL;
-	size_t n = 0, cap = 0;
-
-	*out = NULL;
-	if (f == NULL) {
-		deed_seterr(err, errlen, "cannot open %s: %s", path, strerror(errno));
-		return errno == ENOENT ? DEED_ENOTFOUND : DEED_EIO;
-	}
-	for (;;) {
-		size_t r;
-
-		if (n + 4096 + 1 > cap) {
-			char *nb;
-
-			cap = cap ? cap * 2 : 8192;
-			if (cap > FILE_MAX || (nb = realloc(buf, cap)) == NULL) {
-				free(buf);
-				fclose(f);
-				deed_seterr(err, errlen, "%s is too large", path);
-				return DEED_ETOOBIG;
-			}
-			buf = nb;
-		}
-		r = fread(buf + n, 1, 4096, f);
-		n += r;
-		if (r < 4096)
-			break;
-	}
-	fclose(f);
-	buf[n] = '\0';
-	*out = buf;
-	if (len != NULL)
-		*len = n;
-	return DEED_OK;
+	return deed_read_file(path, FILE_MAX, out, len, err, errlen);
 }
 
 /* The next version number: one more than the largest under archive/<name>. */
