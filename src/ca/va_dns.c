@@ -1,16 +1,18 @@
 #include <arpa/inet.h>
 #include <errno.h>
-#include <poll.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
 #include <sys/stat.h>
+#include <sys/time.h>
 #include <time.h>
 
+#include <event2/event.h>
 #include <openssl/crypto.h>
 #include <openssl/evp.h>
+#include <unbound-event.h>
 #include <unbound.h>
 
 #include "acctlabel.h"
@@ -22,10 +24,13 @@
 
 /*
  * Resolver contexts are pooled: setting one up costs about a millisecond and a half of CPU
- * (configuration, modules, caches, the worker thread), ten times a lookup. A context goes back
- * to the pool only when every query it was given has been answered; it is retired after
- * POOL_USES batches or POOL_AGE_MS, so that a replaced anchor file or resolv.conf is read
- * again within a minute.
+ * (configuration, modules, caches), ten times a lookup. A context goes back to the pool only
+ * when every query it was given has been answered; it is retired after POOL_USES batches or
+ * POOL_AGE_MS, so that a replaced anchor file or resolv.conf is read again within a minute.
+ *
+ * Each context runs on its own libevent base (ub_ctx_create_event), which the thread that
+ * waits for a batch runs itself: a lookup is sent, answered and validated in the calling
+ * thread, with no libunbound worker thread to hand queries and answers to through pipes.
  */
 #define POOL_MAX 64
 #define POOL_USES 2000
@@ -33,7 +38,8 @@
 
 struct pooled {
 	struct ub_ctx *ctx;
-	int64_t born; /* now_ms() at creation */
+	struct event_base *base; /* ctx's; freed after it */
+	int64_t born;		 /* now_ms() at creation */
 	int uses;
 };
 
@@ -150,29 +156,20 @@ parse_resolver(const char *in, char *out, size_t outsz)
 }
 
 /*
- * A finalized resolver context for one lookup (or one batch). log: where libunbound's own
- * messages go; NULL silences them (library code does not print). On failure *step names the
- * setting libunbound refused.
+ * The settings of every context, before its first lookup. On failure *step names the setting
+ * libunbound refused.
  */
 static int
-ctx_open(const struct va_dns *d, FILE *log, struct ub_ctx **out, const char **step)
+ctx_configure(const struct va_dns *d, struct ub_ctx *ctx, const char **step)
 {
-	struct ub_ctx *ctx;
-	int u = 0;
+	int u;
 
-	*out = NULL;
 	*step = "options";
-	pthread_mutex_lock(&ub_setup_lock);
-	if ((ctx = ub_ctx_create()) == NULL) {
-		pthread_mutex_unlock(&ub_setup_lock);
-		return UB_NOMEM;
-	}
-	ub_ctx_debugout(ctx, log);
 	/* The configured resolver is on loopback in tests and often in production (a local
 	 * validating resolver, systemd-resolved's 127.0.0.53); libunbound refuses loopback by
 	 * default. Only forwarders are ever queried, so this opens nothing else. */
 	if ((u = ub_ctx_set_option(ctx, "do-not-query-localhost:", "no")) != 0)
-		goto out;
+		return u;
 	/* No answer outlives its lookup: every RRset and negative answer expires at once, so a
 	 * record removed or published a moment ago is seen as it is now, though the context
 	 * lives on in the pool. serve-original-ttl keeps the TTL the server sent in the answer
@@ -182,58 +179,97 @@ ctx_open(const struct va_dns *d, FILE *log, struct ub_ctx **out, const char **st
 	    (u = ub_ctx_set_option(ctx, "serve-original-ttl:", "yes")) != 0 ||
 	    (u = ub_ctx_set_option(ctx, "msg-cache-size:", "256k")) != 0 ||
 	    (u = ub_ctx_set_option(ctx, "rrset-cache-size:", "256k")) != 0)
-		goto out;
-	/* Threads, not the default fork(), for the background worker that lets us wait with
-	 * a deadline (ub_resolve itself has none). */
-	if ((u = ub_ctx_async(ctx, 1)) != 0)
-		goto out;
+		return u;
 	*step = d->fwd[0] != '\0' ? d->fwd : "/etc/resolv.conf";
 	if (d->fwd[0] != '\0')
 		u = ub_ctx_set_fwd(ctx, d->fwd);
 	else
 		u = ub_ctx_resolvconf(ctx, NULL);
-	if (u != 0) {
-		u = UB_SYNTAX; /* ub_ctx_resolvconf returns an errno, not a UB_ code */
-		goto out;
-	}
+	if (u != 0)
+		return UB_SYNTAX; /* ub_ctx_resolvconf returns an errno, not a UB_ code */
 	*step = d->ta_file != NULL ? d->ta_file : "set-up";
 	if (d->ta_file != NULL && (u = ub_ctx_add_ta_file(ctx, d->ta_file)) != 0)
-		goto out;
+		return u;
 	/* RFC 6761 §6.2: "test." is never delegated, so no chain of trust reaches names under
 	 * it from the root's anchor, and with that anchor every lab and test answer would be
 	 * bogus. Treat it as unsigned. An anchor in the file for a zone below it still wins
 	 * (libunbound: a trust anchor overrides domain-insecure), so a signed zone under .test
 	 * whose DS or DNSKEY is in the file validates secure. */
 	if (d->ta_file != NULL && (u = ub_ctx_set_option(ctx, "domain-insecure:", "test.")) != 0)
-		goto out;
+		return u;
 	/* libunbound answers RFC 6761's "test." itself (NXDOMAIN for every name under it). Let
 	 * the resolver answer names below it, so that lab and test zones under .test resolve,
 	 * but answer "test." itself here: it is never delegated, so it has no records, and a
 	 * forwarder authoritative only for a zone below it would refuse the CAA lookup that
 	 * climbs there. This also finalizes the context (and loads the trust anchors) while
-	 * we hold the lock. */
+	 * the caller holds ub_setup_lock. */
 	if ((u = ub_ctx_zone_add(ctx, "test.", "transparent")) != 0)
-		goto out;
-	u = ub_ctx_data_add(ctx, "test. 86400 IN SOA localhost. nobody.invalid. 1 3600 1200 "
-				 "604800 86400");
-out:
-	if (u != 0) {
-		ub_ctx_delete(ctx);
-		ctx = NULL;
-	}
-	pthread_mutex_unlock(&ub_setup_lock);
-	*out = ctx;
-	return u;
+		return u;
+	return ub_ctx_data_add(ctx, "test. 86400 IN SOA localhost. nobody.invalid. 1 3600 1200 "
+				    "604800 86400");
+}
+
+/*
+ * A libevent base for one context. A pooled context moves from thread to thread (handed over
+ * under pool_lock) but is never run by two at once, so its base needs no locks of its own,
+ * whatever the rest of the process asks of libevent (evthread_use_pthreads).
+ */
+static struct event_base *
+base_new(void)
+{
+	struct event_config *cfg;
+	struct event_base *base = NULL;
+
+	if ((cfg = event_config_new()) == NULL)
+		return NULL;
+	if (event_config_set_flag(cfg, EVENT_BASE_FLAG_NOLOCK) == 0)
+		base = event_base_new_with_config(cfg);
+	event_config_free(cfg);
+	return base;
 }
 
 static void
-ctx_close(struct ub_ctx *ctx)
+ctx_close(struct pooled *p)
 {
-	if (ctx == NULL)
-		return;
+	if (p->ctx != NULL) {
+		pthread_mutex_lock(&ub_setup_lock);
+		/* This also calls back the queries still unanswered, with SERVFAIL
+		 * (mesh_state_cleanup): a batch stops listening before it lets go of its
+		 * context (struct batch, over). */
+		ub_ctx_delete(p->ctx);
+		pthread_mutex_unlock(&ub_setup_lock);
+	}
+	/* After the context: ub_ctx_delete removes libunbound's events from the base. */
+	if (p->base != NULL)
+		event_base_free(p->base);
+	p->ctx = NULL;
+	p->base = NULL;
+}
+
+/*
+ * A finalized resolver context for one lookup (or one batch), on a base of its own. log:
+ * where libunbound's own messages go; NULL silences them (library code does not print). On
+ * failure *step names the setting libunbound refused.
+ */
+static int
+ctx_open(const struct va_dns *d, FILE *log, struct pooled *p, const char **step)
+{
+	int u = UB_NOMEM;
+
+	memset(p, 0, sizeof(*p));
+	p->born = now_ms();
+	*step = "options";
+	if ((p->base = base_new()) == NULL)
+		return UB_NOMEM;
 	pthread_mutex_lock(&ub_setup_lock);
-	ub_ctx_delete(ctx); /* also stops the worker thread and drops unanswered queries */
+	if ((p->ctx = ub_ctx_create_event(p->base)) != NULL) {
+		ub_ctx_debugout(p->ctx, log);
+		u = ctx_configure(d, p->ctx, step);
+	}
 	pthread_mutex_unlock(&ub_setup_lock);
+	if (u != 0)
+		ctx_close(p);
+	return u;
 }
 
 /* A context from the pool, or a new one. */
@@ -249,9 +285,7 @@ ctx_get(struct va_dns *d, struct pooled *out)
 		return 0;
 	}
 	pthread_mutex_unlock(&d->pool_lock);
-	memset(out, 0, sizeof(*out));
-	out->born = now_ms();
-	return ctx_open(d, NULL, &out->ctx, &step);
+	return ctx_open(d, NULL, out, &step);
 }
 
 /* Back to the pool if clean (no query left unanswered, whose callback could still fire) and
@@ -267,11 +301,11 @@ ctx_put(struct va_dns *d, struct pooled *p, bool clean)
 		if (d->n_idle < POOL_MAX) {
 			d->idle[d->n_idle++] = *p;
 			p->ctx = NULL;
+			p->base = NULL;
 		}
 		pthread_mutex_unlock(&d->pool_lock);
 	}
-	ctx_close(p->ctx);
-	p->ctx = NULL;
+	ctx_close(p);
 }
 
 /* The first thing libunbound logged (the cause; later lines repeat the consequences), without
@@ -330,7 +364,7 @@ va_dns_new(const char *resolver, const char *trust_anchor_file, struct va_dns **
 	   size_t errlen)
 {
 	struct va_dns *d;
-	struct ub_ctx *probe = NULL;
+	struct pooled probe = {0};
 	const char *step = "";
 	char *logbuf = NULL;
 	size_t loglen = 0;
@@ -373,7 +407,7 @@ va_dns_new(const char *resolver, const char *trust_anchor_file, struct va_dns **
 	d = NULL;
 	rc = DEED_OK;
 out:
-	ctx_close(probe);
+	ctx_close(&probe);
 	if (log != NULL)
 		fclose(log);
 	free(logbuf);
@@ -387,7 +421,7 @@ va_dns_free(struct va_dns *d)
 	if (d == NULL)
 		return;
 	for (size_t i = 0; i < d->n_idle; i++)
-		ctx_close(d->idle[i].ctx);
+		ctx_close(&d->idle[i]);
 	pthread_mutex_destroy(&d->pool_lock);
 	free(d->ta_file);
 	free(d);
@@ -415,7 +449,7 @@ txt_join(const uint8_t *p, size_t len, size_t *outlen)
 	while (i < len) {
 		size_t l = p[i++];
 
-		if (l > len - i) /* libunbound checked the wire form; stay inside it anyway */
+		if (l > len - i) /* a string longer than the RDATA left: keep what is there */
 			l = len - i;
 		memcpy(out + o, p + i, l);
 		o += l;
@@ -448,7 +482,12 @@ rdata_text(const uint8_t *p, size_t len, int rrtype, size_t *outlen)
 	return v;
 }
 
-/* Copy what the caller needs out of libunbound's result. */
+/*
+ * The answer comes as the DNS message libunbound would send a client (RFC 1035 §4.1). It is
+ * read as untrusted input: every read is checked against its length, so that a message cut
+ * short or lying about its counts is refused, never read past.
+ */
+
 /* Skip a possibly compressed domain name at pkt[*off]; false when it runs past len. */
 static bool
 skip_name(const uint8_t *pkt, size_t len, size_t *off)
@@ -471,89 +510,246 @@ skip_name(const uint8_t *pkt, size_t len, size_t *off)
 	return false;
 }
 
-/*
- * The TTL of the rrtype RRs in the answer section, as the server sent it (the lowest, should
- * they differ). libunbound's own ttl field reports what its cache keeps, which is nothing
- * here; the packet carries the original (serve-original-ttl). 0 when the packet does not
- * parse or holds no such RR.
- */
-static uint32_t
-packet_ttl(const uint8_t *pkt, size_t len, int rrtype)
+/* One resource record (RFC 1035 §4.1.3); rdata points into the message. */
+struct wire_rr {
+	unsigned type, cls;
+	uint32_t ttl;
+	const uint8_t *rdata;
+	size_t rdlen;
+};
+
+/* The RR at pkt[*off] into rr, *off past it; false when it runs past len. */
+static bool
+rr_next(const uint8_t *pkt, size_t len, size_t *off, struct wire_rr *rr)
 {
-	size_t off = 12;
-	unsigned qd, an;
-	uint32_t ttl = UINT32_MAX;
+	const uint8_t *h;
 
-	if (pkt == NULL || len < 12)
-		return 0;
-	qd = (unsigned)pkt[4] << 8 | pkt[5];
-	an = (unsigned)pkt[6] << 8 | pkt[7];
-	for (unsigned i = 0; i < qd; i++)
-		if (!skip_name(pkt, len, &off) || (off += 4) > len)
-			return 0;
-	for (unsigned i = 0; i < an; i++) {
-		unsigned type, rdlen;
-		uint32_t t;
-
-		if (!skip_name(pkt, len, &off) || off + 10 > len)
-			break;
-		type = (unsigned)pkt[off] << 8 | pkt[off + 1];
-		t = (uint32_t)pkt[off + 4] << 24 | (uint32_t)pkt[off + 5] << 16 |
-		    (uint32_t)pkt[off + 6] << 8 | pkt[off + 7];
-		rdlen = (unsigned)pkt[off + 8] << 8 | pkt[off + 9];
-		off += 10 + rdlen;
-		if (off > len)
-			break;
-		if ((int)type == rrtype && t < ttl)
-			ttl = t;
-	}
-	return ttl == UINT32_MAX ? 0 : ttl;
+	if (!skip_name(pkt, len, off) || len - *off < 10)
+		return false;
+	h = pkt + *off;
+	rr->type = (unsigned)h[0] << 8 | h[1];
+	rr->cls = (unsigned)h[2] << 8 | h[3];
+	rr->ttl = (uint32_t)h[4] << 24 | (uint32_t)h[5] << 16 | (uint32_t)h[6] << 8 | h[7];
+	rr->rdlen = (size_t)h[8] << 8 | h[9];
+	*off += 10;
+	if (rr->rdlen > len - *off)
+		return false;
+	rr->rdata = pkt + *off;
+	*off += rr->rdlen;
+	return true;
 }
 
-static int
-answer_fill(const struct ub_result *r, int rrtype, struct va_dns_answer *ans)
+/*
+ * Copy the possibly compressed name at pkt[*off] into out (at least 255 octets), in full, its
+ * length into *outlen; *off past the name where it sits. Every pointer must go back before
+ * the last one's target (RFC 1035 §4.1.4: to a prior occurrence), which ends any loop. False
+ * when the name runs past len or grows beyond 255 octets.
+ */
+static bool
+name_copy(const uint8_t *pkt, size_t len, size_t *off, uint8_t *out, size_t *outlen)
 {
-	size_t count = 0;
+	size_t at = *off, lim = *off, o = 0;
+	bool jumped = false;
 
-	ans->rcode = r->rcode;
-	ans->dnssec = r->bogus	  ? VA_DNSSEC_BOGUS
-		      : r->secure ? VA_DNSSEC_SECURE
-				  : VA_DNSSEC_INSECURE;
-	if (r->bogus && r->why_bogus != NULL)
-		snprintf(ans->why_bogus, sizeof(ans->why_bogus), "%s", r->why_bogus);
-	if (!r->havedata)
-		return DEED_OK;
-	while (r->data[count] != NULL)
-		count++;
-	if (count > VA_DNS_MAX_RRS)
-		return DEED_ETOOBIG;
-	ans->ttl = packet_ttl(r->answer_packet, r->answer_packet != NULL ? (size_t)r->answer_len : 0,
-			      rrtype);
-	for (size_t i = 0; i < count; i++) {
-		ans->rr[i] = rdata_text((const uint8_t *)r->data[i], (size_t)r->len[i], rrtype,
-					&ans->len[i]);
-		if (ans->rr[i] == NULL)
-			return DEED_ENOMEM;
-		ans->n = i + 1;
+	while (at < len) {
+		uint8_t l = pkt[at];
+
+		if ((l & 0xc0) == 0xc0) {
+			size_t to;
+
+			if (len - at < 2 || (to = (size_t)(l & 0x3f) << 8 | pkt[at + 1]) >= lim)
+				return false;
+			if (!jumped)
+				*off = at + 2;
+			jumped = true;
+			at = lim = to;
+			continue;
+		}
+		if ((l & 0xc0) != 0 || l >= len - at || o + 1 + l > 255)
+			return false;
+		memcpy(out + o, pkt + at, 1 + (size_t)l);
+		o += 1 + (size_t)l;
+		at += 1 + (size_t)l;
+		if (l == 0) {
+			if (!jumped)
+				*off = at;
+			*outlen = o;
+			return true;
+		}
+	}
+	return false;
+}
+
+/*
+ * RFC 3597 §4: the RDATA of RFC 1035's types with names in it may hold compressed names, and
+ * libunbound's encoder compresses them (msgencode.c, compress_rdata). How many names there
+ * are, after *fixed octets of other fields; 0 for every other type.
+ */
+static unsigned
+rdata_names(unsigned type, size_t *fixed)
+{
+	*fixed = 0;
+	switch (type) {
+	case 2:	 /* NS */
+	case 3:	 /* MD */
+	case 4:	 /* MF */
+	case 5:	 /* CNAME */
+	case 7:	 /* MB */
+	case 8:	 /* MG */
+	case 9:	 /* MR */
+	case 12: /* PTR */
+		return 1;
+	case 6:	 /* SOA: MNAME RNAME, then five numbers */
+	case 14: /* MINFO */
+		return 2;
+	case 15: /* MX: PREFERENCE EXCHANGE */
+		*fixed = 2;
+		return 1;
+	}
+	return 0;
+}
+
+/*
+ * rr's RDATA as the caller gets it (rdata_text), with compressed names written out in full,
+ * as the server's RDATA reads without the message around it.
+ * Returns DEED_OK, DEED_EMALFORMED (a name runs outside the RDATA), DEED_ENOMEM.
+ */
+static int
+rr_text(const uint8_t *pkt, const struct wire_rr *rr, char **out, size_t *outlen)
+{
+	size_t fixed, nl, o, off = (size_t)(rr->rdata - pkt), end = off + rr->rdlen;
+	unsigned names = rdata_names(rr->type, &fixed);
+	uint8_t *v;
+
+	if (names == 0) {
+		*out = rdata_text(rr->rdata, rr->rdlen, (int)rr->type, outlen);
+		return *out != NULL ? DEED_OK : DEED_ENOMEM;
+	}
+	if (rr->rdlen < fixed)
+		return DEED_EMALFORMED;
+	if ((v = malloc(rr->rdlen + names * 255 + 1)) == NULL)
+		return DEED_ENOMEM;
+	memcpy(v, rr->rdata, fixed);
+	o = fixed;
+	off += fixed;
+	for (unsigned i = 0; i < names; i++, o += nl) {
+		/* end as the length: the name's own octets stay inside the RDATA, and pointers
+		 * go backwards */
+		if (!name_copy(pkt, end, &off, v + o, &nl)) {
+			free(v);
+			return DEED_EMALFORMED;
+		}
+	}
+	memcpy(v + o, pkt + off, end - off);
+	o += end - off;
+	v[o] = '\0';
+	*out = (char *)v;
+	*outlen = o;
+	return DEED_OK;
+}
+
+/* Where the answer section starts, *off, and its RR count, *an; false when the header or the
+ * question section runs past len. */
+static bool
+answer_section(const uint8_t *pkt, size_t len, size_t *off, unsigned *an)
+{
+	unsigned qd;
+
+	if (pkt == NULL || len < 12)
+		return false;
+	qd = (unsigned)pkt[4] << 8 | pkt[5];
+	*an = (unsigned)pkt[6] << 8 | pkt[7];
+	*off = 12;
+	for (unsigned i = 0; i < qd; i++) {
+		if (!skip_name(pkt, len, off) || len - *off < 4)
+			return false;
+		*off += 4;
+	}
+	return true;
+}
+
+/*
+ * The RRs of rrtype, class IN, in the answer section: their number into *n and their lowest
+ * TTL into *ttl; with ans, their RDATA as text into ans->rr too (a first call without ans
+ * counts them, so that the caller checks the cap before anything is allocated).
+ * libunbound's answer holds the CNAME chain from the name asked and the RRset at its end (its
+ * scrubber drops any other RRset: iter_scrub.c, scrub_normalize), so these are the final
+ * name's. The TTL is the one the server sent (serve-original-ttl), not what libunbound's cache
+ * keeps, which is nothing here.
+ * Returns DEED_OK; DEED_EMALFORMED when the header, question or answer section runs past len;
+ * DEED_ETOOBIG; DEED_ENOMEM.
+ */
+static int
+answer_rrs(const uint8_t *pkt, size_t len, int rrtype, struct va_dns_answer *ans, size_t *n,
+	   uint32_t *ttl)
+{
+	struct wire_rr rr;
+	size_t off;
+	unsigned an;
+	int rc;
+
+	*n = 0;
+	*ttl = UINT32_MAX;
+	if (!answer_section(pkt, len, &off, &an))
+		return DEED_EMALFORMED;
+	for (unsigned i = 0; i < an; i++) {
+		if (!rr_next(pkt, len, &off, &rr))
+			return DEED_EMALFORMED;
+		if ((int)rr.type != rrtype || rr.cls != 1 /* IN */)
+			continue;
+		if (rr.ttl < *ttl)
+			*ttl = rr.ttl;
+		if (ans != NULL) {
+			if (*n >= VA_DNS_MAX_RRS)
+				return DEED_ETOOBIG;
+			if ((rc = rr_text(pkt, &rr, &ans->rr[*n], &ans->len[*n])) != DEED_OK)
+				return rc;
+			ans->n = *n + 1;
+		}
+		(*n)++;
 	}
 	return DEED_OK;
 }
 
-struct pending {
-	bool done;
-	int err;
-	struct ub_result *r;
-};
-
-/* Runs inside ub_process, in the thread that waits. */
-static void
-on_answer(void *arg, int err, struct ub_result *r)
+/*
+ * Copy what the caller needs out of libunbound's answer (the arguments of its callback,
+ * ub_event_callback_type). A non-zero rcode is libunbound's own verdict, with sec 0 and a
+ * packet not to be read (unbound-event.h): SERVFAIL when the resolver failed, refused or
+ * did not answer in time. Else the packet holds the answer, its rcode (NOERROR, NXDOMAIN)
+ * in the header; a bogus answer comes this way too, with its records, its rcode, sec 1 and
+ * why_bogus (mesh.c, mesh_do_callback: "bogus messages are not made into servfail"). This is
+ * what the ub_result of the threaded mode was made from (libworker_bg_done_cb,
+ * libworker_enter_result), and a packet that does not parse is a SERVFAIL, as it was there.
+ */
+int
+va_dns_parse_answer(int rcode, const uint8_t *pkt, size_t len, int sec, const char *why_bogus,
+		    int rrtype, struct va_dns_answer *ans)
 {
-	struct pending *p = arg;
+	uint32_t ttl;
+	size_t n;
+	int rc;
 
-	p->done = true;
-	p->err = err;
-	p->r = r;
+	ans->rcode = rcode;
+	if (rcode != 0)
+		return DEED_OK;
+	rc = answer_rrs(pkt, len, rrtype, NULL, &n, &ttl);
+	if (rc == DEED_OK && n > VA_DNS_MAX_RRS)
+		return DEED_ETOOBIG;
+	if (rc == DEED_OK && n > 0)
+		rc = answer_rrs(pkt, len, rrtype, ans, &n, &ttl);
+	if (rc == DEED_EMALFORMED) {
+		va_dns_answer_cleanup(ans);
+		ans->rcode = VA_DNS_SERVFAIL;
+		return DEED_OK;
+	}
+	if (rc != DEED_OK)
+		return rc;
+	ans->rcode = pkt[3] & 0x0f; /* RFC 1035 §4.1.1 */
+	ans->ttl = n > 0 ? ttl : 0;
+	ans->dnssec = sec == 1 ? VA_DNSSEC_BOGUS : sec == 2 ? VA_DNSSEC_SECURE : VA_DNSSEC_INSECURE;
+	if (sec == 1 && why_bogus != NULL)
+		snprintf(ans->why_bogus, sizeof(ans->why_bogus), "%s", why_bogus);
+	return DEED_OK;
 }
 
 static int
@@ -562,15 +758,122 @@ ub_to_deed(int u)
 	return u == UB_NOMEM ? DEED_ENOMEM : u == UB_SYNTAX ? DEED_EINVAL : DEED_EDNS;
 }
 
+struct batch;
+
+/* One query of a batch, as libunbound's callback gets it. */
+struct pending {
+	struct batch *b;
+	struct va_dns_query *q;
+	bool done; /* q->rc and q->ans are set */
+};
+
+struct batch {
+	struct pending p[MAX_BATCH];
+	size_t n;
+	bool expired; /* the deadline passed */
+	/* The wait is over: what libunbound still calls back (ub_ctx_delete answers every
+	 * query left with SERVFAIL) changes nothing, so an unanswered query stays a timeout. */
+	bool over;
+};
+
+/*
+ * libunbound's callback. It runs in the waiting thread, inside event_base_loop, or inside
+ * ub_resolve_event itself for an answer from local data ("test."). The packet is
+ * libunbound's buffer, valid for this call only: everything is copied out here.
+ */
+static void
+on_answer(void *arg, int rcode, void *packet, int packet_len, int sec, char *why_bogus,
+	  int was_ratelimited)
+{
+	struct pending *p = arg;
+	struct va_dns_query *q = p->q;
+
+	if (p->b->over || p->done)
+		return;
+	p->done = true;
+	q->rc = va_dns_parse_answer(rcode, packet, packet_len > 0 ? (size_t)packet_len : 0, sec,
+				    why_bogus, q->rrtype, &q->ans);
+	if (q->rc != DEED_OK)
+		va_dns_answer_cleanup(&q->ans);
+}
+
+static void
+on_deadline(evutil_socket_t fd, short what, void *arg)
+{
+	struct batch *b = arg;
+
+	b->expired = true;
+}
+
+static bool
+batch_done(const struct batch *b)
+{
+	for (size_t i = 0; i < b->n; i++)
+		if (!b->p[i].done)
+			return false;
+	return true;
+}
+
+/*
+ * Hand the n queries to libunbound. One it refuses (a name it cannot parse) is done at once
+ * with the error. Returns false when it refused one: the refused query stays registered in
+ * the context until ub_ctx_delete, so that context is not pooled.
+ */
+static bool
+batch_send(struct pooled *pc, struct batch *b, struct va_dns_query *q, size_t n)
+{
+	bool clean = true;
+
+	b->n = n;
+	for (size_t i = 0; i < n; i++)
+		b->p[i] = (struct pending){.b = b, .q = &q[i]};
+	for (size_t i = 0; i < n; i++) {
+		int u = ub_resolve_event(pc->ctx, q[i].name, q[i].rrtype, 1 /* IN */, &b->p[i],
+					 on_answer, NULL);
+
+		if (u != 0 && !b->p[i].done) {
+			b->p[i].done = true;
+			q[i].rc = ub_to_deed(u);
+			clean = false;
+		}
+	}
+	return clean;
+}
+
+/*
+ * Run the context's event base in this thread until every query of the batch is answered or
+ * the deadline passes. EVLOOP_ONCE returns after each round of events, so the batch is looked
+ * at after every answer; the timer ends the round that is running at the deadline.
+ * Returns DEED_OK (answered or expired), DEED_ENOMEM, DEED_EDNS when the base cannot run.
+ */
+static int
+batch_wait(struct pooled *pc, struct batch *b, int64_t deadline)
+{
+	int64_t left = deadline - now_ms();
+	struct timeval tv = {.tv_sec = left / 1000, .tv_usec = (left % 1000) * 1000};
+	struct event *timer;
+	int rc = DEED_OK;
+
+	if (left <= 0 || batch_done(b))
+		return DEED_OK;
+	if ((timer = evtimer_new(pc->base, on_deadline, b)) == NULL)
+		return DEED_ENOMEM;
+	if (evtimer_add(timer, &tv) != 0)
+		rc = DEED_EDNS;
+	while (rc == DEED_OK && !b->expired && !batch_done(b))
+		if (event_base_loop(pc->base, EVLOOP_ONCE) != 0)
+			rc = DEED_EDNS; /* -1 an error; 1 nothing to wait for, not even the timer */
+	event_free(timer);
+	return rc;
+}
+
 int
 va_dns_lookup_many(struct va_dns *d, struct va_dns_query *q, size_t n, int timeout_ms)
 {
-	struct pending p[MAX_BATCH] = {0};
+	struct batch b = {0};
 	struct pooled pc = {0};
-	struct ub_ctx *ctx = NULL;
-	bool clean = true;
 	int64_t deadline = now_ms() + (timeout_ms > 0 ? timeout_ms : 0);
-	size_t waiting = 0;
+	bool clean = false;
 	int rc = DEED_OK, u;
 
 	for (size_t i = 0; i < n; i++) {
@@ -585,54 +888,20 @@ va_dns_lookup_many(struct va_dns *d, struct va_dns_query *q, size_t n, int timeo
 		rc = ub_to_deed(u);
 		goto out;
 	}
-	ctx = pc.ctx;
+	clean = batch_send(&pc, &b, q, n);
+	rc = batch_wait(&pc, &b, deadline);
+	b.over = true;
 	for (size_t i = 0; i < n; i++) {
-		if ((u = ub_resolve_async(ctx, q[i].name, q[i].rrtype, 1 /* IN */, &p[i], on_answer,
-					  NULL)) != 0) {
-			p[i].done = true;
-			p[i].err = u;
-			continue;
-		}
-		waiting++;
-	}
-	while (waiting > 0) {
-		struct pollfd pfd = {.fd = ub_fd(ctx), .events = POLLIN};
-		int64_t left = deadline - now_ms();
-		size_t still = 0;
-
-		if (left <= 0)
-			break;
-		if (poll(&pfd, 1, (int)(left > 60000 ? 60000 : left)) < 0 && errno != EINTR) {
-			rc = DEED_EDNS;
-			break;
-		}
-		if (pfd.revents != 0 && (u = ub_process(ctx)) != 0) {
-			rc = ub_to_deed(u);
-			break;
-		}
-		for (size_t i = 0; i < n; i++)
-			still += !p[i].done;
-		waiting = still;
-	}
-	for (size_t i = 0; i < n; i++) {
-		clean = clean && p[i].done;
-		if (!p[i].done)
+		clean = clean && b.p[i].done;
+		if (!b.p[i].done)
 			q[i].rc = rc != DEED_OK ? rc : DEED_ETIMEOUT;
-		else if (p[i].err != 0)
-			q[i].rc = ub_to_deed(p[i].err);
-		else if ((q[i].rc = answer_fill(p[i].r, q[i].rrtype, &q[i].ans)) != DEED_OK)
-			va_dns_answer_cleanup(&q[i].ans);
 	}
 	rc = DEED_OK;
 out:
-	for (size_t i = 0; i < n; i++) {
-		if (rc != DEED_OK)
-			q[i].rc = rc;
-		if (i < MAX_BATCH)
-			ub_resolve_free(p[i].r);
-	}
+	for (size_t i = 0; i < n && rc != DEED_OK; i++)
+		q[i].rc = rc;
 	/* A context with unanswered queries is deleted, which drops them. */
-	ctx_put(d, &pc, clean && rc == DEED_OK);
+	ctx_put(d, &pc, clean);
 	for (size_t i = 0; i < n; i++)
 		if (q[i].rc != DEED_OK)
 			return q[i].rc;

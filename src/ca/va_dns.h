@@ -108,6 +108,17 @@ int va_dns_lookup_many(struct va_dns *d, struct va_dns_query *q, size_t n, int t
 
 void va_dns_answer_cleanup(struct va_dns_answer *ans);
 
+/*
+ * Fill ans (zeroed by the caller) from what libunbound hands a lookup's callback: its rcode
+ * (non-zero: its own verdict, the packet unread), the DNS message of the answer (untrusted:
+ * every read is bounded by len; one that does not parse is a SERVFAIL), sec (0 insecure,
+ * 1 bogus, 2 secure) and why_bogus. The RRs of rrtype in the answer section are the answer.
+ * Returns DEED_OK, DEED_ETOOBIG (more than VA_DNS_MAX_RRS), DEED_ENOMEM; on failure ans may
+ * hold RRs already (va_dns_answer_cleanup). Used by the lookups and the fuzz target.
+ */
+int va_dns_parse_answer(int rcode, const uint8_t *pkt, size_t len, int sec, const char *why_bogus,
+			int rrtype, struct va_dns_answer *ans);
+
 /* "secure" / "insecure" / "bogus". */
 const char *va_dnssec_str(enum va_dnssec s);
 
