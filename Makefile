@@ -14,7 +14,7 @@ DEB_TEST = openssl curl knot knot-dnsutils certbot python3-certbot-dns-rfc2136 l
 
 SUDO = $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: all deps build check check-unit demo bench clean
+.PHONY: all deps build check check-unit demo bench bench-peak clean
 
 all: build
 
@@ -52,6 +52,10 @@ demo: build
 # BENCH_MODE=http-01|dns-01, BENCH_SECONDS, BENCH_CONCURRENCY.
 bench: build
 	@bash scripts/bench-compare.sh
+
+# deed-ca alone at its peak (16 clients, dns-persist-01); PERF=1 adds a perf breakdown.
+bench-peak: build
+	@bash scripts/bench-peak.sh
 
 clean:
 	rm -rf $(BUILD) $(ASAN_BUILD)

@@ -1,0 +1,104 @@
+#!/usr/bin/env bash
+# make bench-peak: deed-ca alone at its peak on this machine, the way docs/performance.md
+# measures it: Knot and deed-ca on loopback (default configuration), deed-bench with
+# dns-persist-01, unique names (a fresh validation per order). Prints deed-bench's table and
+# the CPU each process used per issuance (CPUs used during the timed phase / issuance rate),
+# deed-ca's peak RSS, and with PERF=1 where deed-ca's CPU went (perf record --call-graph dwarf
+# for 2 s mid-run, shares by part).
+#
+# Environment: BENCH_MODE (default dns-persist-01), BENCH_SECONDS (10), BENCH_WARMUP (2),
+# BENCH_CONCURRENCY (16), BENCH_THREADS (deed-ca's HTTP threads; default: the config's),
+# PERF=1, DEED_BUILD (default build), DEED_LAB (default ../shared/lab), BENCH_KEEP=1 keeps the
+# lab directory. Loopback only; every process started here is stopped by PID.
+set -uo pipefail
+
+SRC=$(cd "$(dirname "$0")/.." && pwd)
+DEED_BUILD=${DEED_BUILD:-$SRC/build}
+DEED_LAB=${DEED_LAB:-$(cd "$SRC/.." && pwd)/shared/lab}
+MODE=${BENCH_MODE:-dns-persist-01}
+SECS=${BENCH_SECONDS:-10}
+WARMUP=${BENCH_WARMUP:-2}
+CONC=${BENCH_CONCURRENCY:-16}
+ISSUER=ca.deed.test
+
+[ -x "$DEED_BUILD/deed-bench" ] || { echo "no $DEED_BUILD/deed-bench: build first (make build)" >&2; exit 1; }
+[ -x "$DEED_LAB/dns-up.sh" ] || { echo "lab kit not found at $DEED_LAB (set DEED_LAB)" >&2; exit 1; }
+
+LAB_DIR=$(mktemp -d "${TMPDIR:-/tmp}/deed-peak.XXXXXX")
+export LAB_DIR
+CA_PID=
+cleanup() {
+  if [ -n "$CA_PID" ]; then kill -TERM "$CA_PID" 2>/dev/null && wait "$CA_PID" 2>/dev/null; fi
+  bash "$DEED_LAB/down.sh" >/dev/null 2>&1 || true
+  rm -rf "$LAB_DIR"
+}
+trap cleanup EXIT
+[ -n "${BENCH_KEEP:-}" ] && trap - EXIT
+
+free_port() {
+  python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'
+}
+export LAB_DNS_PORT
+LAB_DNS_PORT=$(free_port)
+DNS=127.0.0.1:$LAB_DNS_PORT
+bash "$DEED_LAB/dns-up.sh" >"$LAB_DIR/dns-up.out" 2>&1 || { cat "$LAB_DIR/dns-up.out"; exit 1; }
+
+CA_PORT=$(free_port); CA_HTTP=$(free_port)
+"$DEED_BUILD/deed-ca" init --dir "$LAB_DIR/ca" --listen "127.0.0.1:$CA_PORT" >/dev/null || exit 1
+sed -i -e "s/^challenges = .*/challenges = http-01,dns-01,dns-persist-01/" \
+       -e "s/^caa_identities =.*/caa_identities = $ISSUER/" "$LAB_DIR/ca/deed-ca.conf"
+[ -n "${BENCH_THREADS:-}" ] && sed -i "s/^threads = .*/threads = $BENCH_THREADS/" "$LAB_DIR/ca/deed-ca.conf"
+"$DEED_BUILD/deed-ca" serve --dir "$LAB_DIR/ca" --dns-resolver "$DNS" --http01-port "$CA_HTTP" \
+  --allow-loopback >"$LAB_DIR/deed-ca.log" 2>&1 &
+CA_PID=$!
+for _ in $(seq 100); do
+  curl -sf --cacert "$LAB_DIR/ca/root.pem" "https://127.0.0.1:$CA_PORT/directory" >/dev/null && break
+  sleep 0.1
+done
+
+key=$LAB_DIR/dns/tsig.knot.key
+[ "$MODE" = dns-persist-01 ] && key=$LAB_DIR/dns/tsig.bind.key
+ticks() { awk '{print $14 + $15}' "/proc/$1/stat" 2>/dev/null || echo 0; }
+echo "machine: $(nproc) CPUs, $(sed -n 's/^model name\s*: //p' /proc/cpuinfo | head -1)"
+echo "deed-ca $(git -C "$SRC" describe --always --dirty 2>/dev/null), $(sed -n 's/^threads = //p' "$LAB_DIR/ca/deed-ca.conf") HTTP threads; $MODE, $CONC clients, ${SECS}s after ${WARMUP}s warm-up, unique names"
+"$DEED_BUILD/deed-bench" --mode "$MODE" --duration "$SECS" --warmup "$WARMUP" --concurrency "$CONC" \
+  --unique-names --ca-bundle "$LAB_DIR/ca/root.pem" --dns-server "$DNS" --tsig-key "$key" \
+  --http-port "$CA_HTTP" "https://127.0.0.1:$CA_PORT/directory" >"$LAB_DIR/bench.out" 2>&1 &
+BENCH_PID=$!
+# CPU is counted over the timed phase only: from the end of the warm-up to its end.
+sleep "$WARMUP"
+ca0=$(ticks "$CA_PID"); b0=$(ticks "$BENCH_PID"); t0=$(date +%s.%N)
+PERF_PID=
+if [ -n "${PERF:-}" ]; then
+  ( sleep $(( SECS > 4 ? SECS / 2 - 1 : 1 ))
+    perf record -F 999 --call-graph dwarf -p "$CA_PID" -o "$LAB_DIR/perf.data" -- sleep 2 \
+      >/dev/null 2>&1 || echo "perf record failed" >&2 ) &
+  PERF_PID=$!
+fi
+ca1=$ca0; b1=$b0; t1=$t0
+while kill -0 "$BENCH_PID" 2>/dev/null; do
+  ca1=$(ticks "$CA_PID"); b1=$(ticks "$BENCH_PID"); t1=$(date +%s.%N)
+  sleep 0.2
+done
+wait "$BENCH_PID"; rc=$?
+[ -n "$PERF_PID" ] && wait "$PERF_PID"
+sed -n '/^issued/,$p' "$LAB_DIR/bench.out"
+[ $rc = 0 ] || echo "deed-bench exit $rc"
+rate=$(tail -1 "$LAB_DIR/bench.out" | sed -n 's/.* rate=\([0-9.]*\).*/\1/p')
+python3 - "$ca0" "$ca1" "$b0" "$b1" "$t0" "$t1" "${rate:-0}" <<'PY'
+import os, sys
+ca0, ca1, b0, b1 = (int(x) for x in sys.argv[1:5])
+t0, t1, rate = (float(x) for x in sys.argv[5:8])
+hz = os.sysconf("SC_CLK_TCK")
+dt = max(t1 - t0, 1e-9)
+for name, a, b in (("deed-ca", ca0, ca1), ("deed-bench", b0, b1)):
+    cpus = (b - a) / hz / dt
+    per = cpus / rate * 1000 if rate else 0
+    print("%-10s %.2f CPUs = %.2f ms CPU per issuance" % (name, cpus, per))
+PY
+echo "deed-ca peak RSS: $(( $(awk '/^VmHWM/ {print $2}' "/proc/$CA_PID/status") / 1024 )) MiB"
+if [ -n "${PERF:-}" ] && [ -s "$LAB_DIR/perf.data" ]; then
+  echo "where deed-ca's CPU went (2 s mid-run, share of samples, first matching part):"
+  perf script -i "$LAB_DIR/perf.data" 2>/dev/null | python3 "$SRC/scripts/perf-parts.py"
+fi
+exit $rc
