@@ -22,7 +22,9 @@ sed -i -e "s/^challenges = .*/challenges = http-01,dns-01,dns-persist-01/" \
        -e "s/^caa_identities =.*/caa_identities = ca.deed.test/" "$CA/deed-ca.conf"
 
 SANITIZED=0
-if ldd "$DEED_BUILD/deed-ca" | grep -q 'libasan'; then SANITIZED=1; fi
+# grep without -q reads all of ldd's output: with pipefail, ldd killed by SIGPIPE after an early
+# match would make the pipeline fail.
+if ldd "$DEED_BUILD/deed-ca" | grep libasan >/dev/null; then SANITIZED=1; fi
 SERVE=(serve --dir "$CA" --dns-resolver "$DNS" --http01-port "$CA_HTTP" --allow-loopback)
 if [ $SANITIZED = 1 ]; then
   "$DEED_BUILD/deed-ca" "${SERVE[@]}" >"$LAB_DIR/logs/deed-ca.log" 2>&1 &
