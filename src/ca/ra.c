@@ -1349,7 +1349,7 @@ issue(struct ra *ra, const struct sa_account *acct, struct sa_order *o, struct c
 	int rc;
 
 	req.pubkey = c->pkey;
-	req.spki = X509_REQ_get_X509_PUBKEY(c->req);
+	req.spki = c->spki;
 	req.names = (const char *const *)o->identifiers;
 	req.n_names = o->n_identifiers;
 	req.cn = choose_cn(c, o->identifiers, o->n_identifiers);

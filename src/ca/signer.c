@@ -19,6 +19,7 @@
 
 #include "error.h"
 #include "signer.h"
+#include "spki.h"
 
 /* ub-common-name, RFC 5280 Appendix A.1. */
 #define CN_MAX 64
@@ -496,32 +497,21 @@ req_ok(const struct signer *s, const struct signer_req *req)
 static int
 set_spki(X509 *x, const struct signer_req *req)
 {
-	const ASN1_OBJECT *alg, *param_obj = NULL;
 	const unsigned char *bits;
-	const X509_ALGOR *pa;
-	const void *pval;
-	ASN1_OBJECT *a = NULL, *po = NULL;
-	unsigned char *copy = NULL;
-	int blen, ptype;
+	X509_ALGOR *pa;
+	int blen;
 
 	if (req->spki == NULL ||
-	    X509_PUBKEY_get0_param((ASN1_OBJECT **)&alg, &bits, &blen, (X509_ALGOR **)&pa,
-				   (X509_PUBKEY *)req->spki) != 1)
+	    X509_PUBKEY_get0_param(NULL, &bits, &blen, &pa, (X509_PUBKEY *)req->spki) != 1 ||
+	    pa == NULL)
 		return X509_set_pubkey(x, req->pubkey);
-	X509_ALGOR_get0(&alg, &ptype, &pval, pa);
-	if (ptype == V_ASN1_OBJECT)
-		param_obj = pval;
-	else if (ptype != V_ASN1_NULL && ptype != V_ASN1_UNDEF)
+	switch (spki_set_parts(X509_get_X509_PUBKEY(x), pa, bits, blen)) {
+	case 1:
+		return 1;
+	case 0:
 		return X509_set_pubkey(x, req->pubkey); /* parameters we would have to copy */
-	if ((a = OBJ_dup(alg)) == NULL || (param_obj != NULL && (po = OBJ_dup(param_obj)) == NULL) ||
-	    (copy = OPENSSL_memdup(bits, (size_t)blen)) == NULL ||
-	    X509_PUBKEY_set0_param(X509_get_X509_PUBKEY(x), a, ptype, po, copy, blen) != 1) {
-		ASN1_OBJECT_free(a);
-		ASN1_OBJECT_free(po);
-		OPENSSL_free(copy);
-		return 0;
 	}
-	return 1;
+	return 0;
 }
 
 int

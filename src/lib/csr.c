@@ -3,6 +3,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <openssl/asn1t.h>
+#include <openssl/core_names.h>
 #include <openssl/err.h>
 #include <openssl/objects.h>
 #include <openssl/pem.h>
@@ -14,6 +16,51 @@
 #include "dnsname.h"
 #include "error.h"
 
+/*
+ * PKCS#10 (RFC 2986 §4) as deed reads it. OpenSSL's X509_REQ decodes the subject public key
+ * while parsing, through OpenSSL 3's provider decoders, which cost more than checking the
+ * request's signature; these templates are the same structure with the key left as its
+ * algorithm identifier and bits, turned into a key below without the decoders. The request
+ * info keeps its encoding as received (ASN1_SEQUENCE_enc), which the signature covers.
+ */
+typedef struct {
+	X509_ALGOR *algor;
+	ASN1_BIT_STRING *public_key;
+} CSR_SPKI;
+
+typedef struct {
+	ASN1_ENCODING enc;
+	ASN1_INTEGER *version;
+	X509_NAME *subject;
+	CSR_SPKI *spki;
+	STACK_OF(X509_ATTRIBUTE) *attributes;
+} CSR_INFO;
+
+typedef struct {
+	CSR_INFO *info;
+	X509_ALGOR *sig_alg;
+	ASN1_BIT_STRING *signature;
+} CSR_REQ;
+
+ASN1_SEQUENCE(CSR_SPKI) = {
+	ASN1_SIMPLE(CSR_SPKI, algor, X509_ALGOR),
+	ASN1_SIMPLE(CSR_SPKI, public_key, ASN1_BIT_STRING)
+} static_ASN1_SEQUENCE_END(CSR_SPKI)
+
+ASN1_SEQUENCE_enc(CSR_INFO, enc, NULL) = {
+	ASN1_SIMPLE(CSR_INFO, version, ASN1_INTEGER),
+	ASN1_SIMPLE(CSR_INFO, subject, X509_NAME),
+	ASN1_SIMPLE(CSR_INFO, spki, CSR_SPKI),
+	/* RFC 2986 makes it mandatory; OpenSSL takes it absent too, and so do we. */
+	ASN1_IMP_SET_OF_OPT(CSR_INFO, attributes, X509_ATTRIBUTE, 0)
+} static_ASN1_SEQUENCE_END_ref(CSR_INFO, CSR_INFO)
+
+ASN1_SEQUENCE(CSR_REQ) = {
+	ASN1_SIMPLE(CSR_REQ, info, CSR_INFO),
+	ASN1_SIMPLE(CSR_REQ, sig_alg, X509_ALGOR),
+	ASN1_SIMPLE(CSR_REQ, signature, ASN1_BIT_STRING)
+} static_ASN1_SEQUENCE_END(CSR_REQ)
+
 
 void
 csr_free(struct csr *c)
@@ -21,7 +68,7 @@ csr_free(struct csr *c)
 	if (c == NULL)
 		return;
 	EVP_PKEY_free(c->pkey);
-	X509_REQ_free(c->req);
+	X509_PUBKEY_free(c->spki);
 	for (size_t i = 0; i < c->n_names; i++)
 		free(c->names[i]);
 	free(c->names);
@@ -119,10 +166,38 @@ gen_type_name(int type)
  * (RFC 2985 §5.4.2). Only DNS identifiers exist in deed's orders, so any other name type is
  * refused outright instead of being left out of the certificate silently.
  */
-static int
-read_sans(struct csr *c, X509_REQ *req, char *err, size_t errlen)
+/*
+ * The extensions of the extensionRequest attribute (or Microsoft's older one), as OpenSSL's
+ * X509_REQ_get_extensions reads them: the first attribute found, its first value; none is an
+ * empty list, one that does not parse is NULL.
+ */
+static STACK_OF(X509_EXTENSION) *
+requested_extensions(const CSR_INFO *info)
 {
-	STACK_OF(X509_EXTENSION) *exts = X509_REQ_get_extensions(req);
+	static const int nids[] = {NID_ext_req, NID_ms_ext_req};
+	ASN1_TYPE *ext = NULL;
+	const unsigned char *p;
+
+	for (size_t i = 0; ext == NULL && i < sizeof(nids) / sizeof(nids[0]); i++) {
+		int idx = X509at_get_attr_by_NID(info->attributes, nids[i], -1);
+
+		if (idx >= 0)
+			ext = X509_ATTRIBUTE_get0_type(X509at_get_attr(info->attributes, idx), 0);
+		if (idx >= 0)
+			break;
+	}
+	if (ext == NULL)
+		return sk_X509_EXTENSION_new_null();
+	if (ext->type != V_ASN1_SEQUENCE)
+		return NULL;
+	p = ext->value.sequence->data;
+	return d2i_X509_EXTENSIONS(NULL, &p, ext->value.sequence->length);
+}
+
+static int
+read_sans(struct csr *c, const CSR_INFO *info, char *err, size_t errlen)
+{
+	STACK_OF(X509_EXTENSION) *exts = requested_extensions(info);
 	GENERAL_NAMES *gens = NULL;
 	int rc = DEED_OK, crit = 0;
 
@@ -161,9 +236,8 @@ out:
 
 /* RFC 8555 §7.4 lets the CN be one of the names; it counts as a name like any SAN. */
 static int
-read_cn(struct csr *c, X509_REQ *req, char *err, size_t errlen)
+read_cn(struct csr *c, const X509_NAME *subj, char *err, size_t errlen)
 {
-	const X509_NAME *subj = X509_REQ_get_subject_name(req);
 	int idx = X509_NAME_get_index_by_NID(subj, NID_commonName, -1);
 	const ASN1_STRING *s;
 	unsigned char *utf8 = NULL;
@@ -196,21 +270,90 @@ cmp_str(const void *a, const void *b)
 	return strcmp(*(char *const *)a, *(char *const *)b);
 }
 
+/* Whether a BIT STRING's last octet is whole, as every key's bits are. */
+static bool
+whole_octets(const ASN1_BIT_STRING *b)
+{
+	return (b->flags & ASN1_STRING_FLAG_BITS_LEFT) == 0 || (b->flags & 0x07) == 0;
+}
+
+/* An EC public key on a named curve from its point (RFC 5480 §2.2), checked to lie on the
+ * curve by OpenSSL's import. */
+static EVP_PKEY *
+ec_key(int curve, const unsigned char *point, int len)
+{
+	const char *group = OBJ_nid2sn(curve);
+	EVP_PKEY_CTX *ctx = EVP_PKEY_CTX_new_from_name(NULL, "EC", NULL);
+	EVP_PKEY *key = NULL;
+	OSSL_PARAM params[] = {
+	    OSSL_PARAM_construct_utf8_string(OSSL_PKEY_PARAM_GROUP_NAME, (char *)group, 0),
+	    OSSL_PARAM_construct_octet_string(OSSL_PKEY_PARAM_PUB_KEY, (void *)point, (size_t)len),
+	    OSSL_PARAM_construct_end()};
+
+	if (ctx == NULL || group == NULL || EVP_PKEY_fromdata_init(ctx) != 1 ||
+	    EVP_PKEY_fromdata(ctx, &key, EVP_PKEY_PUBLIC_KEY, params) != 1) {
+		EVP_PKEY_free(key);
+		key = NULL;
+	}
+	EVP_PKEY_CTX_free(ctx);
+	return key;
+}
+
+/*
+ * The request's public key. EC keys on the curves deed signs for and Ed25519 keys are built
+ * from their parameters and bits; anything else (RSA, other curves, explicit parameters)
+ * through d2i_PUBKEY of the SubjectPublicKeyInfo, OpenSSL's decoders and all. NULL when it
+ * does not make a key.
+ */
+static EVP_PKEY *
+request_key(const CSR_SPKI *spki)
+{
+	const ASN1_OBJECT *obj;
+	const void *pval;
+	const unsigned char *bits = ASN1_STRING_get0_data(spki->public_key), *p;
+	unsigned char *der = NULL;
+	int blen = ASN1_STRING_length(spki->public_key), ptype, len, curve;
+	EVP_PKEY *key = NULL;
+
+	X509_ALGOR_get0(&obj, &ptype, &pval, spki->algor);
+	if (whole_octets(spki->public_key)) {
+		switch (OBJ_obj2nid(obj)) {
+		case NID_X9_62_id_ecPublicKey:
+			curve = ptype == V_ASN1_OBJECT ? OBJ_obj2nid(pval) : NID_undef;
+			if (curve == NID_X9_62_prime256v1 || curve == NID_secp384r1 ||
+			    curve == NID_secp521r1)
+				return ec_key(curve, bits, blen);
+			break;
+		case NID_ED25519: /* RFC 8410 §3: parameters absent */
+			if (ptype == V_ASN1_UNDEF)
+				return EVP_PKEY_new_raw_public_key_ex(NULL, "ED25519", NULL, bits,
+								      (size_t)blen);
+			break;
+		}
+	}
+	if ((len = ASN1_item_i2d((const ASN1_VALUE *)spki, &der, ASN1_ITEM_rptr(CSR_SPKI))) > 0) {
+		p = der;
+		key = d2i_PUBKEY(NULL, &p, len);
+	}
+	OPENSSL_free(der);
+	return key;
+}
+
 int
 csr_parse_der(const uint8_t *der, size_t len, struct csr **out, char *err, size_t errlen)
 {
 	const unsigned char *p = der;
-	X509_REQ *req = NULL;
+	CSR_REQ *req = NULL;
 	struct csr *c = NULL;
-	const X509_ALGOR *alg = NULL;
-	int rc;
+	int rc, nid;
 
 	*out = NULL;
 	if (len > CSR_MAX_DER) {
 		rc = deed_fail(DEED_ETOOBIG, err, errlen, "CSR is larger than %d bytes", CSR_MAX_DER);
 		goto out;
 	}
-	if ((req = d2i_X509_REQ(NULL, &p, (long)len)) == NULL) {
+	if ((req = (CSR_REQ *)ASN1_item_d2i(NULL, &p, (long)len, ASN1_ITEM_rptr(CSR_REQ))) ==
+	    NULL) {
 		rc = deed_fail(DEED_EMALFORMED, err, errlen, "CSR does not parse as PKCS#10");
 		goto out;
 	}
@@ -220,17 +363,17 @@ csr_parse_der(const uint8_t *der, size_t len, struct csr **out, char *err, size_
 		goto out;
 	}
 	/* RFC 2986 §4.1: version is 0 (v1); anything else is a request we do not understand. */
-	if (X509_REQ_get_version(req) != 0) {
+	if (ASN1_INTEGER_get(req->info->version) != 0) {
 		rc = deed_fail(DEED_EMALFORMED, err, errlen, "CSR version is %ld, not 1",
-			    X509_REQ_get_version(req) + 1);
+			    ASN1_INTEGER_get(req->info->version) + 1);
 		goto out;
 	}
-	X509_REQ_get0_signature(req, NULL, &alg);
-	if (alg == NULL || !sig_alg_ok(OBJ_obj2nid(alg->algorithm))) {
+	nid = OBJ_obj2nid(req->sig_alg->algorithm);
+	if (!sig_alg_ok(nid)) {
 		rc = deed_fail(DEED_EUNSUPPORTED, err, errlen,
 			    "CSR signature algorithm %s is not accepted (use SHA-256/384/512 with "
 			    "RSA or ECDSA, or Ed25519)",
-			    alg != NULL ? OBJ_nid2sn(OBJ_obj2nid(alg->algorithm)) : "?");
+			    OBJ_nid2sn(nid));
 		goto out;
 	}
 	if ((c = calloc(1, sizeof(*c))) == NULL ||
@@ -238,16 +381,18 @@ csr_parse_der(const uint8_t *der, size_t len, struct csr **out, char *err, size_
 		rc = DEED_ENOMEM;
 		goto out;
 	}
-	if ((c->pkey = X509_REQ_get_pubkey(req)) == NULL) {
+	if ((c->pkey = request_key(req->info->spki)) == NULL) {
 		rc = deed_fail(DEED_EMALFORMED, err, errlen, "CSR public key does not parse");
 		goto out;
 	}
-	if (X509_REQ_verify(req, c->pkey) != 1) {
+	/* Over the request info as received (its saved encoding), as X509_REQ_verify does. */
+	if (ASN1_item_verify(ASN1_ITEM_rptr(CSR_INFO), req->sig_alg, req->signature, req->info,
+			     c->pkey) != 1) {
 		rc = deed_fail(DEED_EBADSIG, err, errlen, "CSR signature does not verify");
 		goto out;
 	}
-	if ((rc = read_sans(c, req, err, errlen)) != DEED_OK ||
-	    (rc = read_cn(c, req, err, errlen)) != DEED_OK)
+	if ((rc = read_sans(c, req->info, err, errlen)) != DEED_OK ||
+	    (rc = read_cn(c, req->info->subject, err, errlen)) != DEED_OK)
 		goto out;
 	if (c->n_names == 0) {
 		rc = deed_fail(DEED_EMALFORMED, err, errlen, "CSR names no DNS name");
@@ -255,14 +400,25 @@ csr_parse_der(const uint8_t *der, size_t len, struct csr **out, char *err, size_
 	}
 	/* Sorted, so finalize can compare them with the order's sorted identifiers in one pass. */
 	qsort(c->names, c->n_names, sizeof(char *), cmp_str);
-	if ((c->der = malloc(len)) == NULL) {
-		rc = DEED_ENOMEM;
+	/* The key as the request encodes it, for the certificate (signer_req.spki); NULL for
+	 * parameters spki_set_parts does not copy, and the signer encodes c->pkey then. */
+	rc = DEED_ENOMEM;
+	if ((c->spki = X509_PUBKEY_new()) == NULL)
 		goto out;
+	switch (spki_set_parts(c->spki, req->info->spki->algor,
+			       ASN1_STRING_get0_data(req->info->spki->public_key),
+			       ASN1_STRING_length(req->info->spki->public_key))) {
+	case -1:
+		goto out;
+	case 0:
+		X509_PUBKEY_free(c->spki);
+		c->spki = NULL;
+		break;
 	}
+	if ((c->der = malloc(len)) == NULL)
+		goto out;
 	memcpy(c->der, der, len);
 	c->der_len = len;
-	c->req = req;
-	req = NULL;
 	*out = c;
 	c = NULL;
 	rc = DEED_OK;
@@ -272,7 +428,7 @@ out:
 	if (rc != DEED_OK)
 		ERR_clear_error();
 	csr_free(c);
-	X509_REQ_free(req);
+	ASN1_item_free((ASN1_VALUE *)req, ASN1_ITEM_rptr(CSR_REQ));
 	return rc;
 }
 

@@ -21,8 +21,9 @@ struct csr {
 	char *cn;             /* subject CN as given (lowercased), NULL if none */
 	uint8_t *der;         /* the request as received */
 	size_t der_len;
-	X509_REQ *req;        /* the parsed request (its SubjectPublicKeyInfo goes into the
-			       * certificate as it is, without encoding the key again) */
+	X509_PUBKEY *spki;    /* the SubjectPublicKeyInfo as the request has it, to go into
+			       * the certificate as it is; NULL for key parameters other than
+			       * absent, NULL or a curve OID (the key is encoded anew then) */
 };
 
 /*

@@ -82,3 +82,29 @@ spki_i2d(EVP_PKEY *key, unsigned char **der)
 	X509_PUBKEY_free(pub);
 	return len;
 }
+
+int
+spki_set_parts(X509_PUBKEY *pub, const X509_ALGOR *alg, const unsigned char *bits, int blen)
+{
+	const ASN1_OBJECT *obj;
+	const void *pval;
+	ASN1_OBJECT *a = NULL, *po = NULL;
+	unsigned char *copy = NULL;
+	int ptype;
+
+	if (pub == NULL || alg == NULL || bits == NULL || blen < 0)
+		return -1;
+	X509_ALGOR_get0(&obj, &ptype, &pval, alg);
+	if (ptype != V_ASN1_OBJECT && ptype != V_ASN1_NULL && ptype != V_ASN1_UNDEF)
+		return 0;
+	if ((a = OBJ_dup(obj)) == NULL ||
+	    (ptype == V_ASN1_OBJECT && (po = OBJ_dup(pval)) == NULL) ||
+	    (copy = OPENSSL_memdup(bits, blen > 0 ? (size_t)blen : 1)) == NULL ||
+	    X509_PUBKEY_set0_param(pub, a, ptype, po, copy, blen) != 1) {
+		ASN1_OBJECT_free(a);
+		ASN1_OBJECT_free(po);
+		OPENSSL_free(copy);
+		return -1;
+	}
+	return 1;
+}

@@ -22,3 +22,11 @@ int spki_set(X509_PUBKEY *pub, EVP_PKEY *key);
 /* i2d of key's SPKI into *der (OPENSSL_free it); the length, or <= 0 on failure. Falls back
  * to i2d_PUBKEY for keys spki_set does not cover. */
 int spki_i2d(EVP_PKEY *key, unsigned char **der);
+
+/*
+ * Set pub from an algorithm identifier and key bits, copied (a CSR's, to go into a
+ * certificate as they are). Returns 1 on success, 0 when the algorithm's parameters are of a
+ * kind not copied here (anything but absent, NULL or an OID): build the key's SPKI another
+ * way then; -1 on failure.
+ */
+int spki_set_parts(X509_PUBKEY *pub, const X509_ALGOR *alg, const unsigned char *bits, int blen);

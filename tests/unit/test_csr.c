@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include <cmocka.h>
+#include <openssl/core_names.h>
 #include <openssl/err.h>
 #include <openssl/evp.h>
 #include <openssl/objects.h>
@@ -183,7 +184,7 @@ round_trip(EVP_PKEY *key)
 	{
 		unsigned char *want = NULL, *got = NULL;
 		int wl = i2d_PUBKEY(key, &want);
-		int gl = i2d_X509_PUBKEY(X509_REQ_get_X509_PUBKEY(c->req), &got);
+		int gl = i2d_X509_PUBKEY(c->spki, &got);
 
 		assert_true(wl > 0);
 		assert_int_equal(gl, wl);
@@ -213,6 +214,49 @@ static void
 test_ed25519_csr_round_trips(void **state)
 {
 	round_trip(ed25519);
+}
+
+static void
+test_p521_and_compressed_p256_round_trip(void **state)
+{
+	EVP_PKEY *p521 = EVP_EC_gen("P-521"), *comp = EVP_EC_gen("P-256");
+
+	assert_non_null(p521);
+	assert_non_null(comp);
+	round_trip(p521);
+	/* The certificate gets the point in the form the request has it. */
+	assert_int_equal(EVP_PKEY_set_utf8_string_param(
+			     comp, OSSL_PKEY_PARAM_EC_POINT_CONVERSION_FORMAT, "compressed"),
+			 1);
+	round_trip(comp);
+	EVP_PKEY_free(p521);
+	EVP_PKEY_free(comp);
+}
+
+/* A point that is not on the curve is no key, whatever the signature says. */
+static void
+test_point_off_the_curve_is_refused(void **state)
+{
+	static const char *const names[] = {"example.test"};
+	uint8_t point[65], *der = NULL, *at = NULL;
+	size_t plen = 0, len = 0;
+	char err[256] = "";
+	struct csr *c = NULL;
+
+	assert_int_equal(EVP_PKEY_get_octet_string_param(ec256, OSSL_PKEY_PARAM_PUB_KEY, point,
+							 sizeof(point), &plen),
+			 1);
+	assert_int_equal(plen, 65);
+	assert_int_equal(csr_create(ec256, names, 1, &der, &len), DEED_OK);
+	for (size_t i = 0; at == NULL && i + plen <= len; i++)
+		if (memcmp(der + i, point, plen) == 0)
+			at = der + i;
+	assert_non_null(at);
+	at[plen - 1] ^= 0x01; /* y no longer matches x */
+	assert_int_equal(csr_parse_der(der, len, &c, err, sizeof(err)), DEED_EMALFORMED);
+	assert_null(c);
+	assert_string_equal(err, "CSR public key does not parse");
+	free(der);
 }
 
 static void
@@ -774,6 +818,8 @@ main(void)
 	    cmocka_unit_test(test_rsa2048_csr_round_trips_with_sorted_unique_names),
 	    cmocka_unit_test(test_ed25519_csr_round_trips),
 	    cmocka_unit_test(test_ec384_csr_round_trips),
+	    cmocka_unit_test(test_p521_and_compressed_p256_round_trip),
+	    cmocka_unit_test(test_point_off_the_curve_is_refused),
 	    cmocka_unit_test(test_flipped_signature_byte_is_bad_signature),
 	    cmocka_unit_test(test_altered_request_info_is_bad_signature),
 	    cmocka_unit_test(test_sha1_signature_is_unsupported),
