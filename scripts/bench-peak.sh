@@ -58,7 +58,7 @@ done
 
 key=$LAB_DIR/dns/tsig.knot.key
 [ "$MODE" = dns-persist-01 ] && key=$LAB_DIR/dns/tsig.bind.key
-ticks() { awk '{print $14 + $15}' "/proc/$1/stat" 2>/dev/null || echo 0; }
+ticks() { awk '{print $14 + $15}' "/proc/$1/stat" 2>/dev/null; }
 echo "machine: $(nproc) CPUs, $(sed -n 's/^model name\s*: //p' /proc/cpuinfo | head -1)"
 echo "deed-ca $(git -C "$SRC" describe --always --dirty 2>/dev/null), $(sed -n 's/^threads = //p' "$LAB_DIR/ca/deed-ca.conf") HTTP threads; $MODE, $CONC clients, ${SECS}s after ${WARMUP}s warm-up, unique names"
 "$DEED_BUILD/deed-bench" --mode "$MODE" --duration "$SECS" --warmup "$WARMUP" --concurrency "$CONC" \
@@ -76,8 +76,10 @@ if [ -n "${PERF:-}" ]; then
   PERF_PID=$!
 fi
 ca1=$ca0; b1=$b0; t1=$t0
+# The last reading taken while deed-bench still ran (one taken as it exits reads nothing).
 while kill -0 "$BENCH_PID" 2>/dev/null; do
-  ca1=$(ticks "$CA_PID"); b1=$(ticks "$BENCH_PID"); t1=$(date +%s.%N)
+  c=$(ticks "$CA_PID"); b=$(ticks "$BENCH_PID"); t=$(date +%s.%N)
+  if [ "${b:-0}" -ge "$b1" ] && kill -0 "$BENCH_PID" 2>/dev/null; then ca1=$c; b1=$b; t1=$t; fi
   sleep 0.2
 done
 wait "$BENCH_PID"; rc=$?
