@@ -36,7 +36,14 @@ bench() {
 summary_ok() {  # summary_ok NAME MODE ISSUED: the last line is the summary, all issued, no error
   tail -1 "$LAB_DIR/$1.out" | grep -Eq "^deed-bench: mode=$2 url=\S+ concurrency=[0-9]+ issued=$3 errors=0 seconds=[0-9.]+ rate=[0-9.]+ p50_ms=[0-9.]+ p90_ms=[0-9.]+ p99_ms=[0-9.]+ max_ms=[0-9.]+ "
 }
-persist_rrs() { kdig @127.0.0.1 -p "$LAB_DNS_PORT" +short TXT _validation-persist.bench.example.test | grep -c "$ISSUER"; }
+# Our records left at the 8 clients' names (_validation-persist.cN.bench.example.test).
+persist_rrs() {
+  local c n=0
+  for c in 0 1 2 3 4 5 6 7; do
+    n=$(( n + $(kdig @127.0.0.1 -p "$LAB_DNS_PORT" +short TXT "_validation-persist.c$c.bench.example.test" | grep -c "$ISSUER") ))
+  done
+  echo "$n"
+}
 
 check "deed-bench --help documents the modes" bash -c '"$1" --help | grep -q dns-persist-01' _ "$BENCH"
 check "bad usage exits 2" bash -c '"$1" --count 0 x >/dev/null 2>&1; [ $? = 2 ]' _ "$BENCH"
@@ -70,3 +77,10 @@ check "dns-01: every _acme-challenge record removed" dns01_clean
 check "failing validations exit 1 with the problem type counted" bash -c '
   "$1" --mode http-01 --http-port "$2" --count 2 --concurrency 1 --ca-bundle "$3" "$4" >"$5" 2>&1
   [ $? = 1 ] && grep -q "validation: connection" "$5"' _ "$BENCH" "$(free_port)" "$CA/root.pem" "$ACME_URL" "$LAB_DIR/fail.out"
+
+# Last: the records it keeps make cN.bench.example.test names of their own, which the
+# zone's *.bench.example.test A record then no longer answers for.
+check "dns-persist-01: --keep-records keeps one record per client" bash -c '
+  "$@" --mode dns-persist-01 --keep-records --count 8 >/dev/null 2>&1' _ \
+  "$BENCH" --tsig-key "$LAB_DIR/dns/tsig.bind.key" --concurrency 8 "${B[@]}" "$ACME_URL"
+check "dns-persist-01: ... at each client's own name" test "$(persist_rrs)" = 8
