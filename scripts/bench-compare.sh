@@ -51,13 +51,15 @@ bash "$DEED_LAB/dns-up.sh" >"$LAB_DIR/dns-up.out" 2>&1 || { cat "$LAB_DIR/dns-up
 
 cpu_ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
 # bench NAME URL CA-BUNDLE HTTP-PORT MODE SERVER-PID: one timed run; prints its table, and the
-# server's CPU time per issuance (whole run, warm-up included) into $LAB_DIR/NAME.cpu.
+# server's CPU time per issuance into $LAB_DIR/NAME.cpu: the CPU it used from the end of the
+# warm-up until deed-bench exited, over the issuances of the timed phase.
 bench() {
   local name=$1 url=$2 cab=$3 hport=$4 mode=$5 pid=$6 key=$LAB_DIR/dns/tsig.knot.key t0
   [ "$mode" = dns-persist-01 ] && key=$LAB_DIR/dns/tsig.bind.key
   "$BENCH" --mode "$mode" --duration "$SECONDS_" --warmup "$WARMUP" --concurrency "$CONC" \
     --unique-names --ca-bundle "$cab" --dns-server "$DNS" --tsig-key "$key" \
     --http-port "$hport" "$url" >"$LAB_DIR/$name.out" 2>&1 &
+  sleep "$WARMUP"
   t0=$(cpu_ticks "$pid")
   wait $!
   local rc=$?
@@ -103,7 +105,7 @@ P=$(rate pebble); D=$(rate deed); Q=$(rate persist)
 echo
 echo "$MODE issuances/s: deed-ca $D, Pebble $P"
 echo "dns-persist-01 issuances/s: deed-ca $Q"
-echo "server CPU per issuance, warm-up included ($MODE): deed-ca $(cat "$LAB_DIR/deed.cpu") ms, Pebble $(cat "$LAB_DIR/pebble.cpu") ms; dns-persist-01: deed-ca $(cat "$LAB_DIR/persist.cpu") ms"
+echo "server CPU per issuance ($MODE): deed-ca $(cat "$LAB_DIR/deed.cpu") ms, Pebble $(cat "$LAB_DIR/pebble.cpu") ms; dns-persist-01: deed-ca $(cat "$LAB_DIR/persist.cpu") ms"
 echo "deed-ca peak RSS: $((RSS / 1024)) MiB after $MODE, $((RSS2 / 1024)) MiB after dns-persist-01"
 if [ "${PEBBLE_ERRORS:-1}" != 0 ]; then
   echo "Pebble's run had $PEBBLE_ERRORS failed issuances (it stopped answering): no ratio" >&2
