@@ -20,36 +20,15 @@ SECONDS_=${BENCH_SECONDS:-10}
 CONC=${BENCH_CONCURRENCY:-4}
 WARMUP=${BENCH_WARMUP:-2}
 BENCH=$DEED_BUILD/deed-bench
-ISSUER=ca.deed.test
 
 case $MODE in http-01|dns-01) ;; *) echo "BENCH_MODE must be http-01 or dns-01" >&2; exit 2 ;; esac
-[ -x "$BENCH" ] || { echo "no $BENCH: build first (make build)" >&2; exit 1; }
-[ -x "$DEED_LAB/dns-up.sh" ] || { echo "lab kit not found at $DEED_LAB (set DEED_LAB)" >&2; exit 1; }
-
-LAB_DIR=$(mktemp -d "${TMPDIR:-/tmp}/deed-bench.XXXXXX")
-export LAB_DIR
-CA_PID=
-cleanup() {
-  if [ -n "$CA_PID" ]; then kill -TERM "$CA_PID" 2>/dev/null && wait "$CA_PID" 2>/dev/null; fi
-  bash "$DEED_LAB/down.sh" >/dev/null 2>&1 || true
-  rm -rf "$LAB_DIR"
-}
-trap cleanup EXIT
-[ -n "${BENCH_KEEP:-}" ] && trap - EXIT
-
-free_port() {
-  python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'
-}
-
-export LAB_DNS_PORT PEBBLE_PORT PEBBLE_MGMT_PORT PEBBLE_HTTP_PORT PEBBLE_TLS_PORT
-LAB_DNS_PORT=$(free_port); PEBBLE_PORT=$(free_port); PEBBLE_MGMT_PORT=$(free_port)
+. "$SRC/scripts/bench-lib.sh"
+export PEBBLE_PORT PEBBLE_MGMT_PORT PEBBLE_HTTP_PORT PEBBLE_TLS_PORT
+PEBBLE_PORT=$(free_port); PEBBLE_MGMT_PORT=$(free_port)
 PEBBLE_HTTP_PORT=$(free_port); PEBBLE_TLS_PORT=$(free_port)
 export PEBBLE_VA_NOSLEEP=1 PEBBLE_WFE_NONCEREJECT=0
-DNS=127.0.0.1:$LAB_DNS_PORT
+bench_lab_start bench
 
-bash "$DEED_LAB/dns-up.sh" >"$LAB_DIR/dns-up.out" 2>&1 || { cat "$LAB_DIR/dns-up.out"; exit 1; }
-
-cpu_ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
 # bench NAME URL CA-BUNDLE HTTP-PORT MODE SERVER-PID: one timed run; prints its table, and the
 # server's CPU time per issuance into $LAB_DIR/NAME.cpu: the CPU it used from the end of the
 # warm-up until deed-bench exited, over the issuances of the timed phase.
@@ -83,22 +62,12 @@ PEBBLE_ERRORS=$(tail -1 "$LAB_DIR/pebble.out" | sed -n 's/.* errors=\([0-9]*\).*
 bash "$DEED_LAB/down.sh" pebble >/dev/null 2>&1
 
 # ---- deed-ca ----
-CA_PORT=$(free_port); CA_HTTP=$(free_port)
-"$DEED_BUILD/deed-ca" init --dir "$LAB_DIR/ca" --listen "127.0.0.1:$CA_PORT" >/dev/null || exit 1
-sed -i -e "s/^challenges = .*/challenges = http-01,dns-01,dns-persist-01/" \
-       -e "s/^caa_identities =.*/caa_identities = $ISSUER/" "$LAB_DIR/ca/deed-ca.conf"
-"$DEED_BUILD/deed-ca" serve --dir "$LAB_DIR/ca" --dns-resolver "$DNS" --http01-port "$CA_HTTP" \
-  --allow-loopback >"$LAB_DIR/deed-ca.log" 2>&1 &
-CA_PID=$!
-for _ in $(seq 100); do
-  curl -sf --cacert "$LAB_DIR/ca/root.pem" "https://127.0.0.1:$CA_PORT/directory" >/dev/null && break
-  sleep 0.1
-done
+bench_ca_start ""
 echo "== deed-ca $(git -C "$SRC" describe --always --dirty 2>/dev/null)"
-bench deed "https://127.0.0.1:$CA_PORT/directory" "$LAB_DIR/ca/root.pem" "$CA_HTTP" "$MODE" "$CA_PID" || exit 1
+bench deed "$CA_URL" "$LAB_DIR/ca/root.pem" "$CA_HTTP" "$MODE" "$CA_PID" || exit 1
 RSS=$(awk '/^VmHWM/ {print $2}' "/proc/$CA_PID/status")
 echo "== deed-ca, dns-persist-01"
-bench persist "https://127.0.0.1:$CA_PORT/directory" "$LAB_DIR/ca/root.pem" "$CA_HTTP" dns-persist-01 "$CA_PID" || exit 1
+bench persist "$CA_URL" "$LAB_DIR/ca/root.pem" "$CA_HTTP" dns-persist-01 "$CA_PID" || exit 1
 RSS2=$(awk '/^VmHWM/ {print $2}' "/proc/$CA_PID/status")
 
 P=$(rate pebble); D=$(rate deed); Q=$(rate persist)

@@ -19,55 +19,21 @@ MODE=${BENCH_MODE:-dns-persist-01}
 SECS=${BENCH_SECONDS:-10}
 WARMUP=${BENCH_WARMUP:-2}
 CONC=${BENCH_CONCURRENCY:-16}
-ISSUER=ca.deed.test
-
-[ -x "$DEED_BUILD/deed-bench" ] || { echo "no $DEED_BUILD/deed-bench: build first (make build)" >&2; exit 1; }
-[ -x "$DEED_LAB/dns-up.sh" ] || { echo "lab kit not found at $DEED_LAB (set DEED_LAB)" >&2; exit 1; }
-
-LAB_DIR=$(mktemp -d "${TMPDIR:-/tmp}/deed-peak.XXXXXX")
-export LAB_DIR
-CA_PID=
-cleanup() {
-  if [ -n "$CA_PID" ]; then kill -TERM "$CA_PID" 2>/dev/null && wait "$CA_PID" 2>/dev/null; fi
-  bash "$DEED_LAB/down.sh" >/dev/null 2>&1 || true
-  rm -rf "$LAB_DIR"
-}
-trap cleanup EXIT
-[ -n "${BENCH_KEEP:-}" ] && trap - EXIT
-
-free_port() {
-  python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'
-}
-export LAB_DNS_PORT
-LAB_DNS_PORT=$(free_port)
-DNS=127.0.0.1:$LAB_DNS_PORT
-bash "$DEED_LAB/dns-up.sh" >"$LAB_DIR/dns-up.out" 2>&1 || { cat "$LAB_DIR/dns-up.out"; exit 1; }
-
-CA_PORT=$(free_port); CA_HTTP=$(free_port)
-"$DEED_BUILD/deed-ca" init --dir "$LAB_DIR/ca" --listen "127.0.0.1:$CA_PORT" >/dev/null || exit 1
-sed -i -e "s/^challenges = .*/challenges = http-01,dns-01,dns-persist-01/" \
-       -e "s/^caa_identities =.*/caa_identities = $ISSUER/" "$LAB_DIR/ca/deed-ca.conf"
-[ -n "${BENCH_THREADS:-}" ] && sed -i "s/^threads = .*/threads = $BENCH_THREADS/" "$LAB_DIR/ca/deed-ca.conf"
-"$DEED_BUILD/deed-ca" serve --dir "$LAB_DIR/ca" --dns-resolver "$DNS" --http01-port "$CA_HTTP" \
-  --allow-loopback >"$LAB_DIR/deed-ca.log" 2>&1 &
-CA_PID=$!
-for _ in $(seq 100); do
-  curl -sf --cacert "$LAB_DIR/ca/root.pem" "https://127.0.0.1:$CA_PORT/directory" >/dev/null && break
-  sleep 0.1
-done
+. "$SRC/scripts/bench-lib.sh"
+bench_lab_start peak
+bench_ca_start "${BENCH_THREADS:-}"
 
 key=$LAB_DIR/dns/tsig.knot.key
 [ "$MODE" = dns-persist-01 ] && key=$LAB_DIR/dns/tsig.bind.key
-ticks() { awk '{print $14 + $15}' "/proc/$1/stat" 2>/dev/null; }
 echo "machine: $(nproc) CPUs, $(sed -n 's/^model name\s*: //p' /proc/cpuinfo | head -1)"
 echo "deed-ca $(git -C "$SRC" describe --always --dirty 2>/dev/null), $(sed -n 's/^threads = //p' "$LAB_DIR/ca/deed-ca.conf") HTTP threads; $MODE, $CONC clients, ${SECS}s after ${WARMUP}s warm-up, unique names"
 "$DEED_BUILD/deed-bench" --mode "$MODE" --duration "$SECS" --warmup "$WARMUP" --concurrency "$CONC" \
   --unique-names --ca-bundle "$LAB_DIR/ca/root.pem" --dns-server "$DNS" --tsig-key "$key" \
-  --http-port "$CA_HTTP" "https://127.0.0.1:$CA_PORT/directory" >"$LAB_DIR/bench.out" 2>&1 &
+  --http-port "$CA_HTTP" "$CA_URL" >"$LAB_DIR/bench.out" 2>&1 &
 BENCH_PID=$!
 # CPU is counted over the timed phase only: from the end of the warm-up to its end.
 sleep "$WARMUP"
-ca0=$(ticks "$CA_PID"); b0=$(ticks "$BENCH_PID"); t0=$(date +%s.%N)
+ca0=$(cpu_ticks "$CA_PID"); b0=$(cpu_ticks "$BENCH_PID"); t0=$(date +%s.%N)
 PERF_PID=
 if [ -n "${PERF:-}" ]; then
   ( sleep $(( SECS > 4 ? SECS / 2 - 1 : 1 ))
@@ -78,7 +44,7 @@ fi
 ca1=$ca0; b1=$b0; t1=$t0
 # The last reading taken while deed-bench still ran (one taken as it exits reads nothing).
 while kill -0 "$BENCH_PID" 2>/dev/null; do
-  c=$(ticks "$CA_PID"); b=$(ticks "$BENCH_PID"); t=$(date +%s.%N)
+  c=$(cpu_ticks "$CA_PID"); b=$(cpu_ticks "$BENCH_PID"); t=$(date +%s.%N)
   if [ "${b:-0}" -ge "$b1" ] && kill -0 "$BENCH_PID" 2>/dev/null; then ca1=$c; b1=$b; t1=$t; fi
   sleep 0.2
 done
