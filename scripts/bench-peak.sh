@@ -26,7 +26,9 @@ bench_ca_start "${BENCH_THREADS:-}"
 key=$LAB_DIR/dns/tsig.knot.key
 [ "$MODE" = dns-persist-01 ] && key=$LAB_DIR/dns/tsig.bind.key
 echo "machine: $(nproc) CPUs, $(sed -n 's/^model name\s*: //p' /proc/cpuinfo | head -1)"
-echo "deed-ca $(git -C "$SRC" describe --always --dirty 2>/dev/null), $(sed -n 's/^threads = //p' "$LAB_DIR/ca/deed-ca.conf") HTTP threads; $MODE, $CONC clients, ${SECS}s after ${WARMUP}s warm-up, unique names"
+threads=$(sed -n 's/^threads = //p' "$LAB_DIR/ca/deed-ca.conf")
+[ "$threads" = 0 ] && threads="one HTTP thread per connection" || threads="a pool of $threads HTTP threads"
+echo "deed-ca $(git -C "$SRC" describe --always --dirty 2>/dev/null), $threads; $MODE, $CONC clients, ${SECS}s after ${WARMUP}s warm-up, unique names"
 "$DEED_BUILD/deed-bench" --mode "$MODE" --duration "$SECS" --warmup "$WARMUP" --concurrency "$CONC" \
   --unique-names --ca-bundle "$LAB_DIR/ca/root.pem" --dns-server "$DNS" --tsig-key "$key" \
   --http-port "$CA_HTTP" "$CA_URL" >"$LAB_DIR/bench.out" 2>&1 &

@@ -75,7 +75,10 @@ static const struct key keys[] = {
     {"allow_loopback", K_BOOL, OFF(allow_loopback), 0, 0, NULL, "false",
      "Let http-01 and tls-alpn-01 validation connect to 127.0.0.0/8 and ::1\n"
      "(true for a lab on one machine)."},
-    {"threads", K_INT, OFF(threads), 1, 256, NULL, "8", "HTTP worker threads (1-256)."},
+    {"threads", K_INT, OFF(threads), 0, 256, NULL, "0",
+     "HTTP threads: 0 = one per connection, so that a request waiting for the disk or\n"
+     "DNS holds up no other connection; 1-256 = a pool of that many, each serving many\n"
+     "connections one request at a time."},
     {"va_workers", K_INT, OFF(va_workers), 1, 256, NULL, "8", "Validation worker threads (1-256)."},
     {"validation_timeout", K_DUR, OFF(validation_timeout), 1, 600, NULL, "30s",
      "Deadline for a whole validation attempt (1s-10m)."},

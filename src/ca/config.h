@@ -22,7 +22,7 @@ struct ca_config {
 	int http01_port;       /* 80 */
 	int tlsalpn01_port;    /* 443 */
 	bool allow_loopback;   /* false */
-	int threads;           /* HTTP threads, default 4 */
+	int threads;           /* HTTP threads: 0 = one per connection (default) */
 	int va_workers;        /* validation threads, default 8 */
 	int validation_timeout; /* seconds, default 30 */
 	int order_lifetime;    /* seconds, default 7 days */

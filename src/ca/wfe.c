@@ -24,6 +24,12 @@
 #include "wfe.h"
 
 #define ORDERS_PER_PAGE 100
+/* Connections at once; with a thread per connection, also the most HTTP threads. */
+#define WFE_MAX_CONNECTIONS 4096
+/* Stack of each HTTP thread: request handling (JSON, OpenSSL, SQLite, libunbound's validator
+ * in a just-in-time lookup) stays far below it; 8 MiB, glibc's default, would reserve 32 GiB
+ * of address space for WFE_MAX_CONNECTIONS threads. */
+#define WFE_THREAD_STACK (1024 * 1024)
 
 struct wfe {
 	const struct ca_config *cfg;
@@ -1091,12 +1097,20 @@ bad:
 	return DEED_EINVAL;
 }
 
+/*
+ * threads > 0: a pool of that many threads, each serving the connections it accepted, one
+ * request at a time. 0: a thread for each connection (the default). A request that waits
+ * (for the disk, or for a just-in-time DNS lookup) then holds up its own connection only,
+ * not the others a pool thread happens to serve: with 16 clients on 8 pool threads, the way
+ * connections fell on threads made throughput vary by a quarter from one run to the next, and
+ * one slow DNS server could stall a pool thread for validation_timeout.
+ */
 int
 wfe_listen(struct wfe *w, const char *listen, const char *cert_pem, const char *key_pem,
 	   int threads, char *err, size_t errlen)
 {
 	struct sockaddr_storage ss;
-	unsigned int flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_TLS | MHD_USE_EPOLL;
+	unsigned int flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_TLS;
 	int rc;
 
 	if ((rc = parse_listen(listen, &ss, err, errlen)) != DEED_OK)
@@ -1106,16 +1120,21 @@ wfe_listen(struct wfe *w, const char *listen, const char *cert_pem, const char *
 		return rc;
 	if (ss.ss_family == AF_INET6)
 		flags |= MHD_USE_IPv6;
+	/* A thread per connection watches its one socket with poll; a pool thread watches
+	 * many with epoll. */
+	flags |= threads > 0 ? MHD_USE_EPOLL : MHD_USE_THREAD_PER_CONNECTION | MHD_USE_POLL;
 	w->daemon = MHD_start_daemon(
 		flags, 0, NULL, NULL, on_request, w,
 		MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&ss,
 		MHD_OPTION_HTTPS_MEM_CERT, w->tls_cert,
 		MHD_OPTION_HTTPS_MEM_KEY, w->tls_key,
 		MHD_OPTION_HTTPS_PRIORITIES, "NORMAL:-VERS-ALL:+VERS-TLS1.3:+VERS-TLS1.2",
+		/* 1 is MHD's "no pool": the listening thread serves every connection */
 		MHD_OPTION_THREAD_POOL_SIZE, (unsigned int)(threads > 0 ? threads : 1),
 		MHD_OPTION_CONNECTION_TIMEOUT, (unsigned int)30,
-		MHD_OPTION_CONNECTION_LIMIT, (unsigned int)4096,
+		MHD_OPTION_CONNECTION_LIMIT, (unsigned int)WFE_MAX_CONNECTIONS,
 		MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)(64 * 1024),
+		MHD_OPTION_THREAD_STACK_SIZE, (size_t)WFE_THREAD_STACK,
 		MHD_OPTION_NOTIFY_COMPLETED, on_completed, w,
 		MHD_OPTION_END);
 	if (w->daemon == NULL) {

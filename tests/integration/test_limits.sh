@@ -105,11 +105,15 @@ echo "under attack: p99 request $(p99 attacked) ms (baseline $(p99 quiet) ms), d
 check "2000 idle connections were held open" grep -q 'holding 2000 idle connections' "$LAB_DIR/attack.out"
 check "every huge body refused with 413 before being read" grep -q 'huge bodies refused with 413: 10' "$LAB_DIR/attack.out"
 GROWTH=$(( ${RSS_PEAK:-999999999} - RSS_BASE ))
-check "deed-ca's memory grew by less than 100 MiB under attack (+$GROWTH kB)" test "$GROWTH" -lt $((100 * 1024))
-# ASan's shadow memory alone is larger. (grep without -q: with pipefail, ldd killed by SIGPIPE
-# after an early match would make the pipeline fail.)
+# Memory is measured on the plain build only: ASan's shadow memory alone is larger than the cap,
+# and it keeps some 150 KiB per thread (allocator caches, the thread's shadow), and deed-ca has a
+# thread per connection. (grep without -q: with pipefail, ldd killed by SIGPIPE after an early
+# match would make the pipeline fail.)
 if ! ldd "$DEED_BUILD/deed-ca" | grep libasan >/dev/null; then
+  check "deed-ca's memory grew by less than 100 MiB under attack (+$GROWTH kB)" test "$GROWTH" -lt $((100 * 1024))
   check "deed-ca's memory stayed under 200 MiB ($RSS_PEAK kB)" test "${RSS_PEAK:-999999999}" -lt "$RSS_CAP_KB"
+else
+  echo "memory checks left to the plain build (ASan: +$GROWTH kB)"
 fi
 check "deed-ca still answers afterwards" curl -sf --cacert "$CA/root.pem" -o /dev/null "$ACME_URL"
 check "deed-ca stops cleanly on SIGTERM" ca_stop

@@ -93,7 +93,7 @@ defaults_are_the_documented_values(void **state)
 	assert_int_equal(c->http01_port, 80);
 	assert_int_equal(c->tlsalpn01_port, 443);
 	assert_false(c->allow_loopback);
-	assert_int_equal(c->threads, 8);
+	assert_int_equal(c->threads, 0);
 	assert_int_equal(c->va_workers, 8);
 	assert_int_equal(c->validation_timeout, 30);
 	assert_int_equal(c->order_lifetime, 7 * DAY);
@@ -131,7 +131,7 @@ file_values_override_defaults_and_leave_the_rest(void **state)
 	assert_string_equal(c->caa_identities[1], "ca.example");
 	assert_string_equal(c->challenges, "dns-01,http-01");
 	assert_int_equal(c->tlsalpn01_port, 443);
-	assert_int_equal(c->threads, 8);
+	assert_int_equal(c->threads, 0);
 	assert_string_equal(c->database, "sqlite:deed-ca.db");
 }
 
@@ -221,7 +221,8 @@ ports_must_be_1_to_65535(void **state)
 	assert_int_equal(set(c, "http01_port", "80x"), DEED_EMALFORMED);
 	assert_int_equal(set(c, "http01_port", "-80"), DEED_EMALFORMED);
 	assert_int_equal(c->http01_port, 1);
-	assert_int_equal(set(c, "threads", "0"), DEED_EMALFORMED);
+	set_ok(c, "threads", "0"); /* a thread per connection */
+	assert_int_equal(set(c, "threads", "-1"), DEED_EMALFORMED);
 	assert_int_equal(set(c, "threads", "257"), DEED_EMALFORMED);
 }
 
