@@ -42,7 +42,7 @@ bench() {
   t0=$(cpu_ticks "$pid")
   wait $!
   local rc=$?
-  python3 -c 'import sys; t, n = (int(sys.argv[1]) - int(sys.argv[2])) * 1000 / 100, int(sys.argv[3] or 0); print("%.2f" % (t / n if n else 0))' \
+  python3 -c 'import os, sys; t, n = (int(sys.argv[1]) - int(sys.argv[2])) * 1000 / os.sysconf("SC_CLK_TCK"), int(sys.argv[3] or 0); print("%.2f" % (t / n if n else 0))' \
     "$(cpu_ticks "$pid")" "$t0" "$(sed -n 's/^issued \([0-9]*\) .*/\1/p' "$LAB_DIR/$name.out")" >"$LAB_DIR/$name.cpu"
   sed -n '/^issued/,$p' "$LAB_DIR/$name.out" | grep -v '^deed-bench:' | sed "s/^/  [$name] /"
   [ $rc = 0 ] || echo "  [$name] deed-bench exit $rc"
