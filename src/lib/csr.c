@@ -178,13 +178,13 @@ requested_extensions(const CSR_INFO *info)
 	ASN1_TYPE *ext = NULL;
 	const unsigned char *p;
 
-	for (size_t i = 0; ext == NULL && i < sizeof(nids) / sizeof(nids[0]); i++) {
+	for (size_t i = 0; i < sizeof(nids) / sizeof(nids[0]); i++) {
 		int idx = X509at_get_attr_by_NID(info->attributes, nids[i], -1);
 
-		if (idx >= 0)
+		if (idx >= 0) {
 			ext = X509_ATTRIBUTE_get0_type(X509at_get_attr(info->attributes, idx), 0);
-		if (idx >= 0)
 			break;
+		}
 	}
 	if (ext == NULL)
 		return sk_X509_EXTENSION_new_null();
