@@ -43,9 +43,23 @@ dns_up() {  # the lab's Knot (on $LAB_DNS_PORT when set); the test stops if it d
     { cat "$LAB_DIR/dns-up.out"; fail "Knot starts"; exit 1; }
 }
 
-ca_init() {  # ca_init DIR PORT: a new deed-ca in DIR listening on 127.0.0.1:PORT
-  "$DEED_BUILD/deed-ca" init --dir "$1" --listen "127.0.0.1:$2" >/dev/null ||
+# The issuer domain name the tests' CAs go by (CAA records, dns-persist-01 records).
+ISSUER=ca.deed.test
+# ca_init DIR PORT [CHALLENGES [KEY=VALUE...]]: a new deed-ca in DIR listening on
+# 127.0.0.1:PORT; with CHALLENGES, offering those under the name $ISSUER, and each KEY of its
+# configuration set to VALUE (a key the file does not have stops the test).
+ca_init() {
+  local dir=$1 port=$2 kv
+  "$DEED_BUILD/deed-ca" init --dir "$dir" --listen "127.0.0.1:$port" >/dev/null ||
     { fail "deed-ca init"; exit 1; }
+  [ $# -ge 3 ] || return 0
+  sed -i -e "s/^challenges = .*/challenges = $3/" \
+         -e "s/^caa_identities =.*/caa_identities = $ISSUER/" "$dir/deed-ca.conf"
+  shift 3
+  for kv in "$@"; do
+    grep -q "^${kv%%=*} = " "$dir/deed-ca.conf" || { fail "deed-ca.conf has ${kv%%=*}"; exit 1; }
+    sed -i "s|^${kv%%=*} = .*|${kv%%=*} = ${kv#*=}|" "$dir/deed-ca.conf"
+  done
 }
 
 ca_start() {  # ca_start DIR ARGS...: start deed-ca serve, wait for its directory

@@ -11,16 +11,13 @@ set -uo pipefail
 BENCH=$DEED_BUILD/deed-bench
 export LAB_DNS_PORT; LAB_DNS_PORT=$(free_port)
 DNS=127.0.0.1:$LAB_DNS_PORT
-ISSUER=ca.deed.test
 CA_PORT=$(free_port)
 CA_HTTP=$(free_port)
 CA=$LAB_DIR/ca
 export ACME_URL=https://127.0.0.1:$CA_PORT/directory
 
 dns_up
-ca_init "$CA" "$CA_PORT"
-sed -i -e "s/^challenges = .*/challenges = dns-01,http-01,dns-persist-01/" \
-       -e "s/^caa_identities =.*/caa_identities = $ISSUER/" "$CA/deed-ca.conf"
+ca_init "$CA" "$CA_PORT" dns-01,http-01,dns-persist-01
 ca_start "$CA" --dns-resolver "$DNS" --http01-port "$CA_HTTP" --allow-loopback || { fail "deed-ca starts"; exit 1; }
 
 B=(--ca-bundle "$CA/root.pem" --dns-server "$DNS" --verify --unique-names)

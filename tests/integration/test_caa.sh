@@ -10,18 +10,14 @@ DEED=$DEED_BUILD/deed
 export LAB_DNS_PORT; LAB_DNS_PORT=$(free_port)
 DNS=127.0.0.1:$LAB_DNS_PORT
 KEY=$LAB_DIR/dns/tsig.bind.key
-ISSUER=ca.deed.test
 CA_PORT=$(free_port)
 CA_HTTP=$(free_port)
 CA=$LAB_DIR/ca
 export ACME_URL=https://127.0.0.1:$CA_PORT/directory
 
 dns_up
-ca_init "$CA" "$CA_PORT"
 # caa_recheck = 0: every finalize checks CAA again, so that the recheck is exercised at once.
-sed -i -e "s/^challenges = .*/challenges = http-01,dns-01,dns-persist-01/" \
-       -e "s/^caa_identities =.*/caa_identities = $ISSUER/" \
-       -e "s/^caa_recheck = .*/caa_recheck = 0/" "$CA/deed-ca.conf"
+ca_init "$CA" "$CA_PORT" http-01,dns-01,dns-persist-01 caa_recheck=0
 grep -q '^caa_check = true' "$CA/deed-ca.conf" || { fail "CAA is checked by default"; exit 1; }
 ca_start "$CA" --dns-resolver "$DNS" --http01-port "$CA_HTTP" --allow-loopback || { fail "deed-ca starts"; exit 1; }
 

@@ -27,7 +27,6 @@ BENCH=$DEED_BUILD/deed-bench
 DEED=$DEED_BUILD/deed
 export LAB_DNS_PORT; LAB_DNS_PORT=$(free_port)
 DNS=127.0.0.1:$LAB_DNS_PORT
-ISSUER=ca.deed.test
 CA_PORT=$(free_port)
 CA_HTTP=$(free_port)
 CA=$LAB_DIR/ca
@@ -95,9 +94,7 @@ sql() { sqlite3 -batch -noheader "$CA/deed-ca.db" "$1"; }
 
 # ---- set-up ----
 dns_up
-ca_init "$CA" "$CA_PORT"
-sed -i -e "s/^challenges = .*/challenges = http-01,dns-persist-01/" \
-       -e "s/^caa_identities =.*/caa_identities = $ISSUER/" "$CA/deed-ca.conf"
+ca_init "$CA" "$CA_PORT" http-01,dns-persist-01
 ca_start "$CA" "${SERVE[@]}" || { fail "deed-ca starts"; exit 1; }
 
 # A certificate issued before any kill, by the deed client (http-01), to look for at the end.

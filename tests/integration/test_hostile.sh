@@ -19,9 +19,7 @@ NAME=www.example.test
 export ACME_URL=https://127.0.0.1:$CA_PORT/directory
 
 dns_up
-ca_init "$CA" "$CA_PORT"
-sed -i -e "s/^challenges = .*/challenges = http-01,dns-01/" \
-       -e "s/^authz_reuse = .*/authz_reuse = 30d/" "$CA/deed-ca.conf"
+ca_init "$CA" "$CA_PORT" http-01,dns-01 authz_reuse=30d
 ca_start "$CA" --dns-resolver "$DNS" --http01-port "$CA_HTTP" --allow-loopback || { fail "deed-ca starts"; exit 1; }
 
 # deed_as A|B ARGS...: the deed client with account A's or B's state directory.

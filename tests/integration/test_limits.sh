@@ -17,9 +17,7 @@ export ACME_URL=https://127.0.0.1:$CA_PORT/directory
 RSS_CAP_KB=$((200 * 1024))
 
 dns_up
-ca_init "$CA" "$CA_PORT"
-sed -i -e "s/^challenges = .*/challenges = dns-01,dns-persist-01/" \
-       -e "s/^caa_identities =.*/caa_identities = ca.deed.test/" "$CA/deed-ca.conf"
+ca_init "$CA" "$CA_PORT" dns-01,dns-persist-01
 ca_start "$CA" --dns-resolver "$DNS" || { fail "deed-ca starts"; exit 1; }
 
 bench() {  # bench NAME: 100 dns-persist-01 issuances, 4 clients; the summary line is kept

@@ -17,9 +17,7 @@ URL=https://127.0.0.1:$CA_PORT/directory
 VGLOG=$LAB_DIR/memcheck.log
 
 dns_up
-ca_init "$CA" "$CA_PORT"
-sed -i -e "s/^challenges = .*/challenges = http-01,dns-01,dns-persist-01/" \
-       -e "s/^caa_identities =.*/caa_identities = ca.deed.test/" "$CA/deed-ca.conf"
+ca_init "$CA" "$CA_PORT" http-01,dns-01,dns-persist-01
 
 SANITIZED=0
 # grep without -q reads all of ldd's output: with pipefail, ldd killed by SIGPIPE after an early

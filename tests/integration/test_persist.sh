@@ -11,17 +11,13 @@ DEED=$DEED_BUILD/deed
 export LAB_DNS_PORT; LAB_DNS_PORT=$(free_port)
 DNS=127.0.0.1:$LAB_DNS_PORT
 KEY=$LAB_DIR/dns/tsig.bind.key
-ISSUER=ca.deed.test
 CA_PORT=$(free_port)
 CA=$LAB_DIR/ca
 export ACME_URL=https://127.0.0.1:$CA_PORT/directory
 
 dns_up
-ca_init "$CA" "$CA_PORT"
 # Offer dns-persist-01 under the issuer name ca.deed.test; validate afresh for every order.
-sed -i -e "s/^challenges = .*/challenges = dns-01,dns-persist-01/" \
-       -e "s/^caa_identities =.*/caa_identities = $ISSUER/" \
-       -e "s/^authz_reuse = .*/authz_reuse = 0/" "$CA/deed-ca.conf"
+ca_init "$CA" "$CA_PORT" dns-01,dns-persist-01 authz_reuse=0
 ca_start "$CA" --dns-resolver "$DNS" || { fail "deed-ca starts"; exit 1; }
 
 C=(--server "$ACME_URL" --ca-bundle "$CA/root.pem" --dir "$LAB_DIR/deed")
