@@ -33,17 +33,22 @@ bench_lab_start() {
   bash "$DEED_LAB/dns-up.sh" >"$LAB_DIR/dns-up.out" 2>&1 || { cat "$LAB_DIR/dns-up.out"; exit 1; }
 }
 
-# bench_ca_start [THREADS]: deed-ca with its default configuration (three challenge types, our
-# issuer name for CAA and dns-persist-01), THREADS HTTP threads if given. Sets CA_PID, CA_URL
-# and CA_HTTP (the port it validates http-01 against).
+# bench_ca_start [THREADS [KEY=VALUE...]]: deed-ca with its default configuration (three
+# challenge types, our issuer name for CAA and dns-persist-01), THREADS HTTP threads if given
+# and not empty, and each KEY set to VALUE. Sets CA_PID, CA_URL and CA_HTTP (the port it
+# validates http-01 against).
 bench_ca_start() {
-  local port
+  local port kv conf=$LAB_DIR/ca/deed-ca.conf
   port=$(free_port); CA_HTTP=$(free_port)
   CA_URL=https://127.0.0.1:$port/directory
   "$DEED_BUILD/deed-ca" init --dir "$LAB_DIR/ca" --listen "127.0.0.1:$port" >/dev/null || exit 1
   sed -i -e "s/^challenges = .*/challenges = http-01,dns-01,dns-persist-01/" \
-         -e "s/^caa_identities =.*/caa_identities = $ISSUER/" "$LAB_DIR/ca/deed-ca.conf"
-  [ -n "${1:-}" ] && sed -i "s/^threads = .*/threads = $1/" "$LAB_DIR/ca/deed-ca.conf"
+         -e "s/^caa_identities =.*/caa_identities = $ISSUER/" "$conf"
+  [ -n "${1:-}" ] && sed -i "s/^threads = .*/threads = $1/" "$conf"
+  for kv in "${@:2}"; do
+    grep -q "^${kv%%=*} = " "$conf" || { echo "deed-ca.conf has no key ${kv%%=*}" >&2; exit 1; }
+    sed -i "s|^${kv%%=*} = .*|${kv%%=*} = ${kv#*=}|" "$conf"
+  done
   "$DEED_BUILD/deed-ca" serve --dir "$LAB_DIR/ca" --dns-resolver "$DNS" --http01-port "$CA_HTTP" \
     --allow-loopback >"$LAB_DIR/deed-ca.log" 2>&1 &
   CA_PID=$!

@@ -69,6 +69,7 @@ struct bench_opts {
 	int poll_min_ms, poll_max_ms;
 	bool honor_retry_after;
 	bool verify;
+	bool fetch_authz;          /* fetch authorizations of an order ready at newOrder too */
 	long max_errors;           /* stop after this many failed issuances (0 = never) */
 };
 
@@ -94,6 +95,7 @@ struct bench_stats {
 	size_t n_errs;
 	uint64_t other_errs; /* labels beyond BENCH_ERR_KINDS */
 	uint64_t issued, failed, bad_nonce, polls, authz_valid_at_order;
+	uint64_t ready_at_order; /* orders ready in the newOrder response */
 };
 
 /* Record a sample; a failed allocation drops it (and is counted nowhere: memory is gone). */

@@ -36,7 +36,8 @@ usage(FILE *f)
 	    "usage: deed-bench [options] DIRECTORY-URL\n"
 	    "\n"
 	    "Drive N virtual ACME clients, each with its own account, through complete issuances\n"
-	    "(newOrder, authorization, challenge, poll, finalize, download) and report\n"
+	    "(newOrder, authorization, challenge, poll, finalize, download; an order ready at\n"
+	    "newOrder goes straight to finalize) and report\n"
 	    "issuances/s, per-request latency percentiles and errors by problem type. The last\n"
 	    "line of output is one machine-readable summary. Exit 0 when every issuance succeeded,\n"
 	    "1 when any failed, 2 on bad usage.\n"
@@ -63,6 +64,8 @@ usage(FILE *f)
 	    "      --poll MIN[,MAX]    poll interval in ms, doubling from MIN to MAX (default 5,200)\n"
 	    "      --honor-retry-after wait what Retry-After says (at most 10 s) when it is sent\n"
 	    "      --max-errors N      stop after N failed issuances (default 100; 0 = never)\n"
+	    "      --fetch-authz       fetch each authorization even when the order is ready at\n"
+	    "                          newOrder, as clients that do not look at its status do\n"
 	    "      --verify            parse each chain: the leaf's one SAN is the ordered name, its\n"
 	    "                          key the CSR's, each certificate signed by the next\n"
 	    "\n"
@@ -87,6 +90,7 @@ usage(FILE *f)
 	    "  deed-bench: mode=M url=U concurrency=C issued=N errors=E seconds=S rate=R\n"
 	    "    p50_ms= p90_ms= p99_ms= max_ms= (over every request of the timed phase)\n"
 	    "    issue_p50_ms= issue_p99_ms= setup_s= bad_nonce= polls= authz_valid_at_order=\n"
+	    "    ready_at_order= (orders ready in the newOrder response)\n"
 	    "    runid= (names of --unique-names runs: cN-SEQ-RUNID.ZONE)\n",
 	    f);
 }
@@ -130,7 +134,7 @@ bad_usage(const char *what, const char *val)
 
 enum {
 	OPT_WARMUP = 256, OPT_KEY, OPT_CERT_KEY, OPT_ZONE, OPT_POLL, OPT_RETRY_AFTER,
-	OPT_MAX_ERRORS, OPT_VERIFY, OPT_CA_BUNDLE, OPT_DNS_SERVER, OPT_TSIG, OPT_DNS_ZONE,
+	OPT_MAX_ERRORS, OPT_VERIFY, OPT_FETCH_AUTHZ, OPT_CA_BUNDLE, OPT_DNS_SERVER, OPT_TSIG, OPT_DNS_ZONE,
 	OPT_TTL, OPT_ISSUER, OPT_KEEP, OPT_HTTP_PORT, OPT_HTTP_LISTEN,
 };
 
@@ -152,6 +156,7 @@ parse_opts(int argc, char **argv, struct bench_opts *o, char *listen, size_t lis
 	    {"honor-retry-after", no_argument, NULL, OPT_RETRY_AFTER},
 	    {"max-errors", required_argument, NULL, OPT_MAX_ERRORS},
 	    {"verify", no_argument, NULL, OPT_VERIFY},
+	    {"fetch-authz", no_argument, NULL, OPT_FETCH_AUTHZ},
 	    {"ca-bundle", required_argument, NULL, OPT_CA_BUNDLE},
 	    {"insecure", no_argument, NULL, 'k'},
 	    {"dns-server", required_argument, NULL, OPT_DNS_SERVER},
@@ -237,6 +242,9 @@ parse_opts(int argc, char **argv, struct bench_opts *o, char *listen, size_t lis
 			break;
 		case OPT_VERIFY:
 			o->verify = true;
+			break;
+		case OPT_FETCH_AUTHZ:
+			o->fetch_authz = true;
 			break;
 		case OPT_CA_BUNDLE:
 			o->ca_bundle = optarg;
@@ -450,10 +458,10 @@ report(const struct bench *b, struct bench_stats *st, double setup_s, double sec
 	       o->unique_names ? "unique" : "reused", b->runid);
 	printf("setup: %d accounts in %.2f s\n", o->concurrency, setup_s);
 	printf("issued %llu in %.2f s: %.1f issuances/s; %llu failed; %llu badNonce retries; "
-	       "%llu polls; %llu authorizations valid at newOrder\n\n",
+	       "%llu polls; %llu authorizations valid at newOrder; %llu orders ready at newOrder\n\n",
 	       (unsigned long long)st->issued, seconds, rate, (unsigned long long)st->failed,
 	       (unsigned long long)st->bad_nonce, (unsigned long long)st->polls,
-	       (unsigned long long)st->authz_valid_at_order);
+	       (unsigned long long)st->authz_valid_at_order, (unsigned long long)st->ready_at_order);
 	printf("  %-12s %8s %9s %9s %9s %9s\n", "request", "count", "p50 ms", "p90 ms", "p99 ms",
 	       "max ms");
 	for (int k = 0; k < BENCH_K_N; k++)
@@ -469,14 +477,15 @@ report(const struct bench *b, struct bench_stats *st, double setup_s, double sec
 	printf("\ndeed-bench: mode=%s url=%s concurrency=%d issued=%llu errors=%llu seconds=%.3f "
 	       "rate=%.2f p50_ms=%.2f p90_ms=%.2f p99_ms=%.2f max_ms=%.2f issue_p50_ms=%.2f "
 	       "issue_p99_ms=%.2f setup_s=%.3f bad_nonce=%llu polls=%llu authz_valid_at_order=%llu "
-	       "runid=%s\n",
+	       "ready_at_order=%llu runid=%s\n",
 	       mode_name(o->mode), o->url, o->concurrency, (unsigned long long)st->issued,
 	       (unsigned long long)errors, seconds, rate, ms(bench_samples_pct(&all, 50)),
 	       ms(bench_samples_pct(&all, 90)), ms(bench_samples_pct(&all, 99)),
 	       ms(bench_samples_pct(&all, 100)), ms(bench_samples_pct(&st->s[BENCH_K_ISSUANCE], 50)),
 	       ms(bench_samples_pct(&st->s[BENCH_K_ISSUANCE], 99)), setup_s,
 	       (unsigned long long)st->bad_nonce, (unsigned long long)st->polls,
-	       (unsigned long long)st->authz_valid_at_order, b->runid);
+	       (unsigned long long)st->authz_valid_at_order, (unsigned long long)st->ready_at_order,
+	       b->runid);
 	free(all.us);
 	return errors > 0 || st->failed > 0 ? EXIT_ERRORS : 0;
 }

@@ -96,6 +96,7 @@ bench_stats_merge(struct bench_stats *into, const struct bench_stats *from)
 	into->bad_nonce += from->bad_nonce;
 	into->polls += from->polls;
 	into->authz_valid_at_order += from->authz_valid_at_order;
+	into->ready_at_order += from->ready_at_order;
 	return DEED_OK;
 }
 

@@ -125,6 +125,10 @@ static const struct key keys[] = {
     {"persist_jit", K_BOOL, OFF(persist_jit), 0, 0, NULL, "true",
      "dns-persist-01: look the record up when an order is created, so that an\n"
      "authorization can be valid at once (just-in-time validation)."},
+    {"persist_jit_per_minute", K_INT, OFF(persist_jit_per_minute), 1, 1000000, NULL, "30",
+     "dns-persist-01: at most this many just-in-time lookups a minute for names under\n"
+     "one registered domain (1-1000000); further orders answer their challenge. Raise\n"
+     "it when many names under one domain you control are ordered at once."},
 };
 
 #define N_KEYS (sizeof(keys) / sizeof(keys[0]))

@@ -40,6 +40,7 @@ struct ca_config {
 	char *account_hash_prefix; /* dns-persist-01 -02 accountHashPrefix; "" = derived */
 	char *persist_accounturi;  /* dns-persist-01 record forms accepted: both|plain|hashed */
 	bool persist_jit;          /* dns-persist-01 just-in-time validation at newOrder */
+	int persist_jit_per_minute; /* just-in-time lookups per registered domain and minute */
 };
 
 /* Defaults for dir. Returns DEED_OK or DEED_ENOMEM. */

@@ -26,7 +26,6 @@
 #define RECOVER_MAX 4096
 #define JIT_SLOTS 1024
 #define KEY_CACHE_SLOTS 4096
-#define JIT_PER_MINUTE 30 /* just-in-time lookups per registered domain and minute */
 
 /* A queued validation. */
 struct job {
@@ -407,56 +406,60 @@ jit_allowed(struct ra *ra, const char *name)
 		ra->jit[i].minute = minute;
 		ra->jit[i].count = 0;
 	}
-	ok = ra->jit[i].count < JIT_PER_MINUTE;
+	ok = ra->jit[i].count < ra->cfg->persist_jit_per_minute;
 	if (ok)
 		ra->jit[i].count++;
 	pthread_mutex_unlock(&ra->jit_lock);
 	return ok;
 }
 
+/* A just-in-time lookup for one new authorization of an order. */
+struct jit {
+	bool tried;
+	struct sa_validation rec; /* its audit record: records_json is the challenge's */
+	char *err_json;           /* the problem, when it did not pass */
+	char name[300];           /* the name whose record passed */
+};
+
+/*
+ * Look up the dns-persist-01 record of the new authorization az. When it passes, az becomes
+ * valid through its dns-persist-01 challenge, and is stored so with the order: one
+ * transaction, one flush. j says whether a lookup happened and how it went.
+ */
 static void
-jit_persist(struct ra *ra, const struct sa_account *acct, struct sa_authz *az)
+jit_persist(struct ra *ra, const struct sa_account *acct, struct sa_authz *az, struct jit *j)
 {
 	struct va_result res = {0};
-	struct sa_validation rec;
+	struct sa_chall *ch = NULL;
 	struct vreq v;
-	char *rec_json = NULL, *err_json = NULL;
+	char *rec_json;
 	int64_t now;
 
-	for (size_t i = 0; i < az->n_challs; i++) {
-		struct sa_chall *ch = &az->challs[i];
-
-		if (strcmp(ch->type, "dns-persist-01") != 0)
-			continue;
-		/* Draft §3.3 SHOULDs: only for accounts that passed dns-persist-01 before, and
-		 * within a per-domain budget. Otherwise the client answers the challenge. */
-		if (ra->sa->ops->validation_any_ok(ra->sa, acct->id, "dns-persist-01") != DEED_OK ||
-		    !jit_allowed(ra, az->identifier))
-			break;
-		if (fill_request(ra, ch, az, acct, &v) != DEED_OK)
-			break;
-		va_validate(ra->va, &v.req, &res);
-		rec_json = res.records != NULL ? djson_dump(res.records) : NULL;
-		if (!res.ok) {
-			err_json = prob_dump(prob_new(res.prob, "%s", res.detail));
-			audit(ra, acct->id, az, ch->type, true, &res, err_json, rec_json);
-			break;
-		}
-		now = now_s();
-		audit_record(&rec, acct->id, az, ch->type, true, &res, err_json, rec_json);
-		if (ra->sa->ops->chall_begin(ra->sa, ch->id, now) != DEED_OK ||
-		    ra->sa->ops->chall_finish(ra->sa, ch->id, true, now, valid_until(ra, &res, now),
-					      NULL, rec_json, &rec) != DEED_OK) {
-			/* The lookup happened and passed; the log says so either way. */
-			audit(ra, acct->id, az, ch->type, true, &res, err_json, rec_json);
-		} else
-			log_info("ra: dns-persist-01 for %s%s (account %lld): valid just in time (%s)",
-				 az->wildcard ? "*." : "", az->identifier, (long long)acct->id,
-				 res.validated_name);
-		break;
+	for (size_t i = 0; i < az->n_challs && ch == NULL; i++)
+		if (strcmp(az->challs[i].type, "dns-persist-01") == 0)
+			ch = &az->challs[i];
+	/* Draft §3.3 SHOULDs: only for accounts that passed dns-persist-01 before, and within a
+	 * per-domain budget. Otherwise the client answers the challenge. */
+	if (ch == NULL ||
+	    ra->sa->ops->validation_any_ok(ra->sa, acct->id, "dns-persist-01") != DEED_OK ||
+	    !jit_allowed(ra, az->identifier) || fill_request(ra, ch, az, acct, &v) != DEED_OK)
+		return;
+	j->tried = true;
+	va_validate(ra->va, &v.req, &res);
+	rec_json = res.records != NULL ? djson_dump(res.records) : NULL;
+	now = now_s();
+	if (res.ok) {
+		ch->status = SA_CHALL_VALID;
+		ch->validated_at = now;
+		ch->record_json = rec_json;
+		az->status = SA_AUTHZ_VALID;
+		az->expires = valid_until(ra, &res, now);
+		snprintf(j->name, sizeof(j->name), "%s", res.validated_name);
+	} else {
+		j->err_json = prob_dump(prob_new(res.prob, "%s", res.detail));
+		ch->record_json = rec_json; /* for the audit record; stored only when valid */
 	}
-	free(err_json);
-	free(rec_json);
+	audit_record(&j->rec, acct->id, az, ch->type, true, &res, j->err_json, ch->record_json);
 	va_result_cleanup(&res);
 }
 
@@ -1070,9 +1073,10 @@ ra_new_order(struct ra *ra, const struct sa_account *acct, const json_t *payload
 	     struct sa_order *out, json_t **prob)
 {
 	struct sa_authz *az = NULL;
-	bool *created = NULL;
+	struct sa_validation *recs = NULL;
+	struct jit *jit = NULL;
 	char **names = NULL;
-	size_t n = 0, i;
+	size_t n = 0, n_recs = 0, i;
 	int64_t now = now_s(), expires;
 	int rc;
 
@@ -1092,7 +1096,8 @@ ra_new_order(struct ra *ra, const struct sa_account *acct, const json_t *payload
 	}
 	if ((rc = parse_identifiers(payload, &names, &n, prob)) != DEED_OK)
 		goto out;
-	if ((az = calloc(n, sizeof(*az))) == NULL || (created = calloc(n, sizeof(bool))) == NULL) {
+	if ((az = calloc(n, sizeof(*az))) == NULL || (jit = calloc(n, sizeof(*jit))) == NULL ||
+	    (recs = calloc(n, sizeof(*recs))) == NULL) {
 		rc = DEED_ENOMEM;
 		goto out;
 	}
@@ -1136,6 +1141,18 @@ ra_new_order(struct ra *ra, const struct sa_account *acct, const json_t *payload
 			goto out;
 		}
 	}
+	/* Just in time: new authorizations whose record passes are stored valid, with the order
+	 * and the audit records of every lookup, in one transaction. */
+	for (i = 0; ra->cfg->persist_jit && i < n; i++) {
+		if (az[i].id != 0)
+			continue;
+		jit_persist(ra, acct, &az[i], &jit[i]);
+		if (!jit[i].tried)
+			continue;
+		recs[n_recs++] = jit[i].rec;
+		if (az[i].status == SA_AUTHZ_VALID && az[i].expires < expires)
+			expires = az[i].expires;
+	}
 	out->account_id = acct->id;
 	out->status = SA_ORDER_PENDING;
 	out->created_at = now;
@@ -1143,15 +1160,22 @@ ra_new_order(struct ra *ra, const struct sa_account *acct, const json_t *payload
 	out->identifiers = names;
 	out->n_identifiers = n;
 	names = NULL;
+	rc = ra->sa->ops->order_create(ra->sa, out, az, recs, n_recs);
+	if (rc != DEED_OK) {
+		/* The lookups happened all the same: they go to the audit log. */
+		for (i = 0; i < n_recs; i++)
+			if (ra->sa->ops->validation_add(ra->sa, &recs[i]) != DEED_OK)
+				log_err("ra: cannot write the audit record of a just-in-time "
+					"lookup for %s", recs[i].identifier);
+		goto out;
+	}
+	log_info("ra: account %lld: new order %lld for %zu name(s)", (long long)acct->id,
+		 (long long)out->id, n);
 	for (i = 0; i < n; i++)
-		created[i] = az[i].id == 0;
-	rc = ra->sa->ops->order_create(ra->sa, out, az);
-	for (i = 0; rc == DEED_OK && ra->cfg->persist_jit && i < n; i++)
-		if (created[i])
-			jit_persist(ra, acct, &az[i]);
-	if (rc == DEED_OK)
-		log_info("ra: account %lld: new order %lld for %zu name(s)", (long long)acct->id,
-			 (long long)out->id, n);
+		if (jit[i].tried && az[i].status == SA_AUTHZ_VALID)
+			log_info("ra: dns-persist-01 for %s%s (account %lld): valid just in time "
+				 "(%s)", az[i].wildcard ? "*." : "", az[i].identifier,
+				 (long long)acct->id, jit[i].name);
 out:
 	if (names != NULL) {
 		for (i = 0; i < n; i++)
@@ -1163,7 +1187,10 @@ out:
 			sa_authz_cleanup(&az[i]);
 		free(az);
 	}
-	free(created);
+	for (i = 0; jit != NULL && i < n; i++)
+		free(jit[i].err_json);
+	free(jit);
+	free(recs);
 	if (rc != DEED_OK)
 		sa_order_cleanup(out);
 	return rc;

@@ -154,9 +154,15 @@ struct sa_ops {
 	 * o->n_identifiers entries, one per identifier in the same order: an entry with id != 0 is
 	 * an existing authorization to reuse (only linked); an entry with id == 0 is created with
 	 * its challenges, and its id and its challenges' ids are filled in. New authorizations
-	 * belong to o->account_id; a reused one must already, else DEED_ENOTFOUND. On failure
-	 * nothing was stored and every id filled in is reset to 0. */
-	int (*order_create)(struct sa *sa, struct sa_order *o, struct sa_authz *authz);
+	 * belong to o->account_id; a reused one must already, else DEED_ENOTFOUND. A created
+	 * authorization is pending with pending challenges, or valid (validated while the order
+	 * was made: dns-persist-01 just in time) with exactly one valid challenge, whose
+	 * validated_at and record_json are stored; anything else is DEED_EINVAL. The n_audit
+	 * records of audit (validation attempts made for this order) are stored in the same
+	 * transaction, their ids filled in. On failure nothing was stored and every id filled
+	 * in is reset to 0. */
+	int (*order_create)(struct sa *sa, struct sa_order *o, struct sa_authz *authz,
+			    struct sa_validation *audit, size_t n_audit);
 	int (*order_get)(struct sa *sa, int64_t id, struct sa_order *out);
 	/* IDs of an account's orders, newest first, at most max, with id < before (0 = none). */
 	int (*order_list)(struct sa *sa, int64_t account_id, int64_t before, int64_t *ids,

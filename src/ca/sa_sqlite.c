@@ -122,8 +122,8 @@ static const char *const sql[N_STMT] = {
 			   "expires = CASE WHEN ?1 = 'valid' THEN ?2 ELSE expires END "
 			   "WHERE id = ?3 AND status = 'pending'",
 
-	[S_CHALL_INSERT] = "INSERT INTO challenges(authz_id, type, token, status) "
-			   "VALUES (?1, ?2, ?3, ?4)",
+	[S_CHALL_INSERT] = "INSERT INTO challenges(authz_id, type, token, status, validated_at, "
+			   "record) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
 	[S_CHALL_OF_AUTHZ] = "SELECT " CHALL_COLS " FROM challenges WHERE authz_id = ?1 "
 			     "ORDER BY id",
 	[S_CHALL_GET] = "SELECT " CHALL_COLS " FROM challenges WHERE id = ?1",
@@ -803,13 +803,34 @@ names_to_json(char *const *names, size_t n)
 	return out;
 }
 
+/* Whether a to-be-created authorization is pending with pending challenges, or valid with
+ * exactly one valid challenge and the others pending. */
+static bool
+new_authz_ok(const struct sa_authz *a)
+{
+	size_t valid = 0;
+
+	if (a->status != SA_AUTHZ_PENDING && a->status != SA_AUTHZ_VALID)
+		return false;
+	for (size_t i = 0; i < a->n_challs; i++) {
+		if (a->challs[i].status == SA_CHALL_VALID)
+			valid++;
+		else if (a->challs[i].status != SA_CHALL_PENDING)
+			return false;
+	}
+	return valid == (a->status == SA_AUTHZ_VALID ? 1u : 0u);
+}
+
 /* Insert a new authorization and its challenges, filling in their ids. */
 static int
 insert_authz(struct conn *c, int64_t account_id, struct sa_authz *a)
 {
-	sqlite3_stmt *s = stmt(c, S_AUTHZ_INSERT);
+	sqlite3_stmt *s;
 	int rc;
 
+	if (!new_authz_ok(a))
+		return DEED_EINVAL;
+	s = stmt(c, S_AUTHZ_INSERT);
 	sqlite3_bind_int64(s, 1, account_id);
 	bind_text(s, 2, a->identifier);
 	sqlite3_bind_int(s, 3, a->wildcard);
@@ -828,6 +849,8 @@ insert_authz(struct conn *c, int64_t account_id, struct sa_authz *a)
 		bind_text(s, 2, ch->type);
 		bind_text(s, 3, ch->token);
 		bind_text(s, 4, chall_name(ch->status));
+		sqlite3_bind_int64(s, 5, ch->status == SA_CHALL_VALID ? ch->validated_at : 0);
+		bind_text(s, 6, ch->status == SA_CHALL_VALID ? ch->record_json : NULL);
 		if ((rc = run(s, NULL)) != DEED_OK)
 			return rc;
 		ch->id = sqlite3_last_insert_rowid(c->db);
@@ -880,7 +903,8 @@ insert_order(struct conn *c, struct sa_order *o, const char *idents_json)
 }
 
 static int
-order_create(struct sa *sa, struct sa_order *o, struct sa_authz *authz)
+order_create(struct sa *sa, struct sa_order *o, struct sa_authz *authz, struct sa_validation *audit,
+	     size_t n_audit)
 {
 	struct conn *c = NULL;
 	char *idents = NULL;
@@ -912,6 +936,9 @@ order_create(struct sa *sa, struct sa_order *o, struct sa_authz *authz)
 	}
 	if ((rc = insert_order(c, o, idents)) != DEED_OK)
 		goto out;
+	for (size_t i = 0; i < n_audit; i++)
+		if ((rc = insert_validation(c, &audit[i])) != DEED_OK)
+			goto out;
 	o->n_authz = n;
 	rc = commit(c);
 out:

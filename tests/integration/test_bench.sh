@@ -48,6 +48,12 @@ check "bad usage exits 2" bash -c '"$1" --count 0 x >/dev/null 2>&1; [ $? = 2 ]'
 check "dns-persist-01: 300 issuances, 8 clients, unique names, no error" \
   bench persist --mode dns-persist-01 --tsig-key "$LAB_DIR/dns/tsig.bind.key" --count 300 --concurrency 8 "${B[@]}"
 check "dns-persist-01: summary line" summary_ok persist dns-persist-01 300
+# Just in time: after an account's first dns-persist-01 validation its orders are ready at
+# newOrder and go straight to finalize, within the budget of 30 a minute per registered domain
+# (every bench name is under example.test; the run may straddle a minute).
+ready_at_order() { tail -1 "$LAB_DIR/persist.out" | sed -n 's/.* ready_at_order=\([0-9]*\) .*/\1/p'; }
+check "dns-persist-01: orders ready at newOrder, within the per-domain budget" \
+  bash -c 'n=$1; [ -n "$n" ] && [ "$n" -ge 1 ] && [ "$n" -le 60 ]' _ "$(ready_at_order)"
 check "dns-persist-01: the records are removed afterwards" test "$(persist_rrs)" = 0
 
 check "http-01: 40 issuances, no error" \

@@ -147,7 +147,7 @@ make_order(struct sa *sa, int64_t acct, const char *name, int64_t authz_expires,
 	o.created_at = NOW;
 	o.identifiers = names;
 	o.n_identifiers = 1;
-	assert_int_equal(sa->ops->order_create(sa, &o, &az), DEED_OK);
+	assert_int_equal(sa->ops->order_create(sa, &o, &az, NULL, 0), DEED_OK);
 	if (authz_id != NULL)
 		*authz_id = az.id;
 	if (chall_ids != NULL) {
@@ -380,7 +380,7 @@ order_create_links_new_and_reused_authz_in_identifier_order(void **state)
 	o.not_after = NOW + 20;
 	o.identifiers = names;
 	o.n_identifiers = 3;
-	assert_int_equal(sa->ops->order_create(sa, &o, az), DEED_OK);
+	assert_int_equal(sa->ops->order_create(sa, &o, az, NULL, 0), DEED_OK);
 	assert_true(o.id > 0);
 	assert_int_equal(o.n_authz, 3);
 	assert_true(az[0].id > 0 && az[2].id > 0 && az[0].id != az[2].id);
@@ -445,7 +445,7 @@ order_create_refuses_other_accounts_authz_and_rolls_back(void **state)
 	o.expires = NOW + DAY;
 	o.identifiers = names;
 	o.n_identifiers = 2;
-	assert_int_equal(sa->ops->order_create(sa, &o, az), DEED_ENOTFOUND);
+	assert_int_equal(sa->ops->order_create(sa, &o, az, NULL, 0), DEED_ENOTFOUND);
 	/* Nothing of the rolled-back transaction is left, ids included. */
 	assert_int_equal(o.id, 0);
 	assert_null(o.authz_ids);
@@ -468,8 +468,79 @@ order_create_for_missing_account_is_notfound(void **state)
 	o.account_id = 42;
 	o.identifiers = names;
 	o.n_identifiers = 1;
-	assert_int_equal(sa->ops->order_create(sa, &o, &az), DEED_ENOTFOUND);
+	assert_int_equal(sa->ops->order_create(sa, &o, &az, NULL, 0), DEED_ENOTFOUND);
 	assert_int_equal(az.id, 0);
+}
+
+static int count_broken(void *arg, const char *what, int64_t bad);
+static int count_audit(void *arg, const struct sa_validation *v);
+
+/* Validated while the order is made (dns-persist-01 just in time): the authorization is
+ * stored valid with its one valid challenge and the audit records, in one transaction. */
+static void
+order_create_stores_authz_validated_on_creation(void **state)
+{
+	struct sa *sa = SA(state);
+	int64_t acct = make_account(sa, "t");
+	struct sa_authz az, got;
+	struct sa_chall ch[2];
+	char *names[1] = {(char *)"a.example"};
+	struct sa_order o = {0};
+	struct sa_validation v[2] = {
+	    {.at = NOW, .account_id = acct, .identifier = "a.example", .method = "dns-01",
+	     .jit = true, .ok = true, .records_json = (char *)"[]"},
+	    {.at = NOW, .account_id = acct, .identifier = "a.example", .method = "dns-01",
+	     .jit = true, .ok = false, .problem_json = (char *)"{}"},
+	};
+	char broken[512] = "";
+	int n_audit = 0;
+
+	o.account_id = acct;
+	o.status = SA_ORDER_PENDING;
+	o.expires = NOW + 7 * DAY;
+	o.created_at = NOW;
+	o.identifiers = names;
+	o.n_identifiers = 1;
+	/* Shapes a validation cannot produce are refused, and nothing is stored. */
+	new_authz(&az, ch, "a.example", false, NOW + DAY);
+	az.status = SA_AUTHZ_VALID;
+	assert_int_equal(sa->ops->order_create(sa, &o, &az, v, 2), DEED_EINVAL);
+	az.status = SA_AUTHZ_PENDING;
+	ch[1].status = SA_CHALL_VALID;
+	assert_int_equal(sa->ops->order_create(sa, &o, &az, v, 2), DEED_EINVAL);
+	az.status = SA_AUTHZ_VALID;
+	ch[0].status = SA_CHALL_VALID;
+	assert_int_equal(sa->ops->order_create(sa, &o, &az, v, 2), DEED_EINVAL);
+	ch[0].status = SA_CHALL_PROCESSING;
+	assert_int_equal(sa->ops->order_create(sa, &o, &az, v, 2), DEED_EINVAL);
+	assert_int_equal(az.id, 0);
+	assert_int_equal(sa->ops->validation_list(sa, NULL, count_audit, &n_audit), DEED_OK);
+	assert_int_equal(n_audit, 0);
+
+	ch[0].status = SA_CHALL_PENDING;
+	ch[1].validated_at = NOW + 3;
+	ch[1].record_json = (char *)"[{\"name\":\"a.example\"}]";
+	az.expires = NOW + 30 * DAY;
+	assert_int_equal(sa->ops->order_create(sa, &o, &az, v, 2), DEED_OK);
+	assert_true(v[0].id > 0 && v[1].id > v[0].id);
+	assert_int_equal(sa->ops->validation_list(sa, NULL, count_audit, &n_audit), DEED_OK);
+	assert_int_equal(n_audit, 2);
+	assert_int_equal(sa->ops->authz_get(sa, az.id, &got), DEED_OK);
+	assert_int_equal(got.status, SA_AUTHZ_VALID);
+	assert_int_equal(got.expires, NOW + 30 * DAY);
+	assert_int_equal(got.challs[0].status, SA_CHALL_PENDING);
+	assert_int_equal(got.challs[0].validated_at, 0);
+	assert_null(got.challs[0].record_json);
+	assert_int_equal(got.challs[1].status, SA_CHALL_VALID);
+	assert_int_equal(got.challs[1].validated_at, NOW + 3);
+	assert_string_equal(got.challs[1].record_json, "[{\"name\":\"a.example\"}]");
+	sa_authz_cleanup(&got);
+	/* Settled: no challenge of it starts any more, and the store's invariants hold. */
+	assert_int_equal(sa->ops->chall_begin(sa, ch[0].id, NOW), DEED_ECONFLICT);
+	assert_int_equal(sa->ops->validation_any_ok(sa, acct, "dns-01"), DEED_OK);
+	assert_int_equal(sa->ops->check(sa, count_broken, broken), DEED_OK);
+	assert_string_equal(broken, "");
+	free(o.authz_ids);
 }
 
 static void
@@ -521,7 +592,7 @@ order_with_twelve_identifiers_keeps_their_order(void **state)
 	o.expires = NOW + DAY;
 	o.identifiers = np;
 	o.n_identifiers = 12;
-	assert_int_equal(sa->ops->order_create(sa, &o, az), DEED_OK);
+	assert_int_equal(sa->ops->order_create(sa, &o, az, NULL, 0), DEED_OK);
 	free(o.authz_ids);
 	assert_int_equal(sa->ops->order_get(sa, o.id, &g), DEED_OK);
 	assert_int_equal(g.n_identifiers, 12);
@@ -789,7 +860,7 @@ authz_find_reusable_keeps_wildcard_and_plain_apart(void **state)
 	o.expires = NOW + DAY;
 	o.identifiers = names;
 	o.n_identifiers = 1;
-	assert_int_equal(sa->ops->order_create(sa, &o, &az), DEED_OK);
+	assert_int_equal(sa->ops->order_create(sa, &o, &az, NULL, 0), DEED_OK);
 	free(o.authz_ids);
 	wild = az.id;
 	assert_int_equal(sa->ops->chall_begin(sa, chs[1].id, NOW), DEED_OK);
@@ -1371,6 +1442,7 @@ main(void)
 	    T(order_create_links_new_and_reused_authz_in_identifier_order),
 	    T(order_create_refuses_other_accounts_authz_and_rolls_back),
 	    T(order_create_for_missing_account_is_notfound),
+	    T(order_create_stores_authz_validated_on_creation),
 	    T(order_list_pages_newest_first),
 	    T(order_with_twelve_identifiers_keeps_their_order),
 	    T(order_status_cas_stores_error),
