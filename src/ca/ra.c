@@ -49,6 +49,9 @@ struct ra {
 		int64_t minute;
 		int count;
 	} jit[JIT_SLOTS];    /* per-domain just-in-time budget (draft: SHOULD rate-limit) */
+	/* Accounts known to have passed dns-persist-01, by id modulo the size: a pass stays in
+	 * the audit log for ever, so an entry never goes stale. Under jit_lock. */
+	int64_t persist_passed[JIT_SLOTS];
 
 	/* Account keys as parsed from the store, by account id and thumbprint: parsing and
 	 * checking a JWK (an EC point check is a scalar multiplication) cost more than the
@@ -426,6 +429,26 @@ struct jit {
  * valid through its dns-persist-01 challenge, and is stored so with the order: one
  * transaction, one flush. j says whether a lookup happened and how it went.
  */
+/* Whether the account ever passed a dns-persist-01 validation. */
+static bool
+persist_passed(struct ra *ra, int64_t account_id)
+{
+	size_t i = (size_t)account_id % JIT_SLOTS;
+	bool known;
+
+	pthread_mutex_lock(&ra->jit_lock);
+	known = ra->persist_passed[i] == account_id;
+	pthread_mutex_unlock(&ra->jit_lock);
+	if (known)
+		return true;
+	if (ra->sa->ops->validation_any_ok(ra->sa, account_id, "dns-persist-01") != DEED_OK)
+		return false;
+	pthread_mutex_lock(&ra->jit_lock);
+	ra->persist_passed[i] = account_id;
+	pthread_mutex_unlock(&ra->jit_lock);
+	return true;
+}
+
 static void
 jit_persist(struct ra *ra, const struct sa_account *acct, struct sa_authz *az, struct jit *j)
 {
@@ -440,15 +463,20 @@ jit_persist(struct ra *ra, const struct sa_account *acct, struct sa_authz *az, s
 			ch = &az->challs[i];
 	/* Draft §3.3 SHOULDs: only for accounts that passed dns-persist-01 before, and within a
 	 * per-domain budget. Otherwise the client answers the challenge. */
-	if (ch == NULL ||
-	    ra->sa->ops->validation_any_ok(ra->sa, acct->id, "dns-persist-01") != DEED_OK ||
-	    !jit_allowed(ra, az->identifier) || fill_request(ra, ch, az, acct, &v) != DEED_OK)
+	if (ch == NULL || !persist_passed(ra, acct->id) || !jit_allowed(ra, az->identifier) || fill_request(ra, ch, az, acct, &v) != DEED_OK)
 		return;
 	j->tried = true;
 	va_validate(ra->va, &v.req, &res);
 	rec_json = res.records != NULL ? djson_dump(res.records) : NULL;
 	now = now_s();
 	if (res.ok) {
+		/* RFC 8555 §7.1.4: a valid authorization lists the challenge that validated it;
+		 * the others are never shown, so they are not stored either. */
+		if (ch != &az->challs[0]) {
+			az->challs[0] = *ch;
+			ch = &az->challs[0];
+		}
+		az->n_challs = 1;
 		ch->status = SA_CHALL_VALID;
 		ch->validated_at = now;
 		ch->record_json = rec_json;
@@ -1070,7 +1098,7 @@ parse_identifiers(const json_t *payload, char ***names, size_t *n, json_t **prob
 
 int
 ra_new_order(struct ra *ra, const struct sa_account *acct, const json_t *payload,
-	     struct sa_order *out, json_t **prob)
+	     struct sa_order *out, const char **status, json_t **prob)
 {
 	struct sa_authz *az = NULL;
 	struct sa_validation *recs = NULL;
@@ -1171,6 +1199,12 @@ ra_new_order(struct ra *ra, const struct sa_account *acct, const json_t *payload
 	}
 	log_info("ra: account %lld: new order %lld for %zu name(s)", (long long)acct->id,
 		 (long long)out->id, n);
+	/* A reused authorization (az[i] holds only its id) is valid; a new one is pending or
+	 * valid. */
+	*status = "ready";
+	for (i = 0; i < n; i++)
+		if (az[i].n_challs > 0 && az[i].status != SA_AUTHZ_VALID)
+			*status = "pending";
 	for (i = 0; i < n; i++)
 		if (jit[i].tried && az[i].status == SA_AUTHZ_VALID)
 			log_info("ra: dns-persist-01 for %s%s (account %lld): valid just in time "

@@ -67,9 +67,10 @@ int ra_key_change(struct ra *ra, struct sa_account *acct, const char *outer_url,
 		  const uint8_t *inner, size_t inner_len, int64_t *conflict_owner,
 		  json_t **prob);
 
-/* newOrder (RFC 8555 §7.4). */
+/* newOrder (RFC 8555 §7.4). *status gets the new order's status, "ready" when every
+ * authorization is valid already (reused, or dns-persist-01 just in time), else "pending". */
 int ra_new_order(struct ra *ra, const struct sa_account *acct, const json_t *payload,
-		 struct sa_order *out, json_t **prob);
+		 struct sa_order *out, const char **status, json_t **prob);
 
 /* The status an order shows now ("pending", "ready", "processing", "valid", "invalid"),
  * derived from its authorizations while it waits on them. */

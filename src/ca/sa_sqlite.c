@@ -1947,6 +1947,10 @@ sa_sqlite_open(const char *path, struct sa **out, char *err, size_t errlen)
 		goto out;
 	}
 	rc = DEED_EDB;
+	/* Memory statistics take one process-wide mutex on every SQLite allocation, which all
+	 * the pool's connections then queue on; nothing here reads them. Only possible before
+	 * SQLite initialises; later it is refused, harmlessly. */
+	(void)sqlite3_config(SQLITE_CONFIG_MEMSTATUS, 0);
 	if (!sqlite3_threadsafe()) {
 		deed_seterr(err, errlen, "SQLite was built without thread support");
 		goto out;

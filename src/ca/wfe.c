@@ -243,11 +243,14 @@ render_authz(const struct wfe *w, const struct sa_authz *a)
 	return o;
 }
 
+/* status: the order's status when the caller knows it, else NULL (derived here). */
 static json_t *
-render_order(struct wfe *w, const struct sa_order *ord)
+render_order(struct wfe *w, const struct sa_order *ord, const char *st)
 {
 	json_t *o = json_object(), *ids = json_array(), *az = json_array(), *v;
-	const char *st = ra_order_status(w->ra, ord, time(NULL));
+
+	if (st == NULL)
+		st = ra_order_status(w->ra, ord, time(NULL));
 
 	json_object_set_new(o, "status", json_string(st));
 	json_object_set_new(o, "expires", rfc3339(ord->expires));
@@ -604,15 +607,16 @@ do_new_order(struct wfe *w, const struct wfe_request *req, struct wfe_reply *rep
 {
 	struct post p;
 	struct sa_order o = {0};
+	const char *st = NULL;
 	json_t *prob = NULL;
 
 	if (!authenticate(w, req, NEED_KID, &p, rep))
 		return;
-	if (ra_new_order(w->ra, &p.acct, p.payload, &o, &prob) != DEED_OK) {
+	if (ra_new_order(w->ra, &p.acct, p.payload, &o, &st, &prob) != DEED_OK) {
 		reply_problem(rep, prob);
 		goto out;
 	}
-	reply_json(rep, 201, render_order(w, &o));
+	reply_json(rep, 201, render_order(w, &o, st));
 	add_header(rep, "Location", "%s/acme/order/%lld", w->base, (long long)o.id);
 out:
 	sa_order_cleanup(&o);
@@ -633,7 +637,7 @@ do_order(struct wfe *w, const struct wfe_request *req, int64_t id, struct wfe_re
 	rc = w->sa->ops->order_get(w->sa, id, &o);
 	if (!owned(rep, rc, o.account_id, &p, "order"))
 		goto out;
-	reply_json(rep, 200, render_order(w, &o));
+	reply_json(rep, 200, render_order(w, &o, NULL));
 	if (o.status == SA_ORDER_PROCESSING)
 		add_header(rep, "Retry-After", "1");
 out:
@@ -658,7 +662,7 @@ do_finalize(struct wfe *w, const struct wfe_request *req, int64_t id, struct wfe
 		reply_problem(rep, prob);
 		goto out;
 	}
-	reply_json(rep, 200, render_order(w, &o));
+	reply_json(rep, 200, render_order(w, &o, NULL));
 	add_header(rep, "Location", "%s/acme/order/%lld", w->base, (long long)o.id);
 out:
 	sa_order_cleanup(&o);
