@@ -40,9 +40,16 @@
  * connection can see such a commit up to one fsync before it is durable.)
  */
 
-/* Sixteen covers the default HTTP pool (8) plus validation workers (8) of a single node, so
- * no thread waits for a connection; more would only queue on SQLite's single write lock. */
-#define POOL_SIZE 16
+/* Connections: one for writers (in turn, under wlock), one that only flushes the WAL, and
+ * READERS for everything else. Sixteen readers cover the default validation workers (8) and
+ * as many requests again without a wait. Writers share one connection so that its page cache
+ * stays warm: SQLite drops a connection's whole cache when it begins a transaction and finds
+ * that another connection has written since its last one, so with writers taking any pooled
+ * connection every write read its pages (table and index leaves) back from the file. */
+#define READERS 16
+#define WRITER READERS
+#define SYNCER (READERS + 1)
+#define N_CONNS (READERS + 2)
 #define BUSY_TIMEOUT_MS 10000
 /* 'deed' in ASCII: marks the file as ours, so a foreign SQLite file is refused rather than
  * having our tables added to it. */
@@ -278,9 +285,9 @@ struct sa_sqlite {
 	struct sa base; /* first, so a struct sa * is a struct sa_sqlite * */
 	pthread_mutex_t lock;
 	pthread_cond_t returned;
-	struct conn conns[POOL_SIZE];
+	struct conn conns[N_CONNS]; /* READERS pooled ones, then WRITER and SYNCER */
 	int n_conns;
-	struct conn *idle[POOL_SIZE];
+	struct conn *idle[READERS];
 	int n_idle;
 	pthread_mutex_t wlock;	     /* one writer at a time, in this process */
 	pthread_mutex_t sync_lock;   /* the group commit's state below */
@@ -349,6 +356,15 @@ run(sqlite3_stmt *s, int64_t *first)
 	return map_rc(rc);
 }
 
+static void
+conn_start(struct conn *c, bool writer)
+{
+	c->writer = writer;
+	c->defer_sync = false;
+	c->changes0 = sqlite3_total_changes64(c->db);
+}
+
+/* A pooled connection, for an operation that only reads. */
 static struct conn *
 acquire(struct sa *sa)
 {
@@ -360,23 +376,19 @@ acquire(struct sa *sa)
 		pthread_cond_wait(&s->returned, &s->lock);
 	c = s->idle[--s->n_idle];
 	pthread_mutex_unlock(&s->lock);
-	c->writer = false;
-	c->defer_sync = false;
-	c->changes0 = sqlite3_total_changes64(c->db);
+	conn_start(c, false);
 	return c;
 }
 
-/* A connection for an operation that writes: in turn behind this process's other writers. */
+/* The writers' connection, in turn behind this process's other writers. */
 static struct conn *
 acquire_write(struct sa *sa)
 {
 	struct sa_sqlite *s = (struct sa_sqlite *)sa;
-	struct conn *c;
 
 	pthread_mutex_lock(&s->wlock);
-	c = acquire(sa);
-	c->writer = true;
-	return c;
+	conn_start(&s->conns[WRITER], true);
+	return &s->conns[WRITER];
 }
 
 /* fsync the WAL through the connection's own file handle (SQLite's VFS). */
@@ -391,9 +403,11 @@ sync_wal(struct conn *c)
 	return f->pMethods->xSync(f, SQLITE_SYNC_NORMAL);
 }
 
-/* Wait until the commit just made on c (ticket) is on disk; see the comment at the top. */
+/* Wait until the commit just made (ticket) is on disk; see the comment at the top. The
+ * flush goes through the SYNCER connection's handle of the WAL (fdatasync acts on the file,
+ * whichever handle wrote), so the writers' connection is free for the next writer meanwhile. */
 static int
-group_sync(struct sa_sqlite *s, struct conn *c)
+group_sync(struct sa_sqlite *s)
 {
 	uint64_t ticket, target;
 	int rc = DEED_OK, err;
@@ -408,7 +422,7 @@ group_sync(struct sa_sqlite *s, struct conn *c)
 		s->syncing = true;
 		target = s->committed;
 		pthread_mutex_unlock(&s->sync_lock);
-		err = sync_wal(c);
+		err = sync_wal(&s->conns[SYNCER]);
 		pthread_mutex_lock(&s->sync_lock);
 		s->syncing = false;
 		if (err == SQLITE_OK)
@@ -435,13 +449,18 @@ release(struct sa *sa, struct conn *c)
 		run(stmt(c, S_ROLLBACK), NULL);
 	wrote = sqlite3_total_changes64(c->db) != c->changes0;
 	if (c->writer) {
+		bool sync = wrote && !c->defer_sync;
+
 		c->writer = false;
 		pthread_mutex_unlock(&s->wlock);
+		/* Outside the write mutex: the next writer commits while this one's fsync runs. */
+		if (sync && group_sync(s) != DEED_OK)
+			log_err("sa: fsync of the write-ahead log failed; a power loss may lose "
+				"the last writes");
+		return;
 	}
-	/* Outside the write mutex: the next writer commits while this one's fsync runs. */
-	if (wrote && !c->defer_sync && group_sync(s, c) != DEED_OK)
-		log_err("sa: fsync of the write-ahead log failed; a power loss may lose the last "
-			"writes");
+	if (wrote) /* a read-only operation never writes; if it did, it is flushed all the same */
+		(void)group_sync(s);
 	pthread_mutex_lock(&s->lock);
 	s->idle[s->n_idle++] = c;
 	pthread_cond_signal(&s->returned);
@@ -1966,7 +1985,7 @@ sa_sqlite_open(const char *path, struct sa **out, char *err, size_t errlen)
 	pthread_mutex_init(&s->wlock, NULL);
 	pthread_mutex_init(&s->sync_lock, NULL);
 	pthread_cond_init(&s->synced_cond, NULL);
-	for (int i = 0; i < POOL_SIZE; i++) {
+	for (int i = 0; i < N_CONNS; i++) {
 		s->n_conns++; /* counted first: close() must close a half-opened handle */
 		if ((rc = open_conn(path, &s->conns[i], err, errlen)) != DEED_OK)
 			goto out;
@@ -1974,7 +1993,17 @@ sa_sqlite_open(const char *path, struct sa **out, char *err, size_t errlen)
 			goto out;
 		if ((rc = prepare_all(&s->conns[i], path, err, errlen)) != DEED_OK)
 			goto out;
-		s->idle[s->n_idle++] = &s->conns[i];
+		if (i < READERS)
+			s->idle[s->n_idle++] = &s->conns[i];
+	}
+	/* The syncer's handle of the WAL opens with its first transaction. */
+	if ((rc = exec_sql(s->conns[SYNCER].db, "BEGIN; SELECT 1 FROM sqlite_schema; COMMIT;",
+			   path, err, errlen)) != DEED_OK)
+		goto out;
+	if (sync_wal(&s->conns[SYNCER]) != SQLITE_OK) {
+		deed_seterr(err, errlen, "%s: cannot flush the write-ahead log", path);
+		rc = DEED_EDB;
+		goto out;
 	}
 	*out = &s->base;
 	s = NULL;
