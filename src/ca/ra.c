@@ -463,7 +463,8 @@ jit_persist(struct ra *ra, const struct sa_account *acct, struct sa_authz *az, s
 			ch = &az->challs[i];
 	/* Draft §3.3 SHOULDs: only for accounts that passed dns-persist-01 before, and within a
 	 * per-domain budget. Otherwise the client answers the challenge. */
-	if (ch == NULL || !persist_passed(ra, acct->id) || !jit_allowed(ra, az->identifier) || fill_request(ra, ch, az, acct, &v) != DEED_OK)
+	if (ch == NULL || !persist_passed(ra, acct->id) || !jit_allowed(ra, az->identifier) ||
+	    fill_request(ra, ch, az, acct, &v) != DEED_OK)
 		return;
 	j->tried = true;
 	va_validate(ra->va, &v.req, &res);

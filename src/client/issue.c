@@ -500,6 +500,7 @@ issue_run(struct acme *a, const char *thumbprint, const char *account_url,
 	char order_url[1024], finalize[1024], *payload = NULL, *csr = NULL;
 	time_t deadline = mono() + (o->timeout_s > 0 ? o->timeout_s : 300);
 	size_t n = 0, i;
+	bool ready;
 	int rc;
 
 	memset(res, 0, sizeof(*res));
@@ -526,9 +527,17 @@ issue_run(struct acme *a, const char *thumbprint, const char *account_url,
 		acme_resp_cleanup(&r);
 		return DEED_ENOMEM;
 	}
+	/* RFC 8555 §7.1.6: a ready order has every authorization valid already (reused, or
+	 * dns-persist-01 validated just in time): straight to finalize. */
+	ready = djson_str(r.body, "status") != NULL &&
+		strcmp(djson_str(r.body, "status"), "ready") == 0;
+	if (ready)
+		progress(o, "ready", "every authorization is valid already");
 	json_array_foreach(azs, i, u) {
 		bool needed = false;
 
+		if (ready)
+			break;
 		rc = prepare_authz(a, thumbprint, account_url, o, json_string_value(u), &p[n],
 				   &needed, why, err, errlen);
 		if (rc != DEED_OK)
@@ -564,20 +573,29 @@ issue_run(struct acme *a, const char *thumbprint, const char *account_url,
 	}
 	if (rc != DEED_OK)
 		goto out;
-	if ((rc = await_order(a, order_url, "ready", deadline, &ord, why, err, errlen)) != DEED_OK)
-		goto out;
-	acme_resp_cleanup(&ord);
+	if (!ready) {
+		rc = await_order(a, order_url, "ready", deadline, &ord, why, err, errlen);
+		if (rc != DEED_OK)
+			goto out;
+		acme_resp_cleanup(&ord);
+	}
 	progress(o, "finalizing", o->names[0]);
 	if ((rc = make_key_and_csr(o, &res->key_pem, &csr)) != DEED_OK) {
 		deed_seterr(err, errlen, "cannot make the key and CSR: %s", deed_strerror(rc));
 		*why = ISSUE_FAIL_LOCAL;
 		goto out;
 	}
-	if ((rc = post_ok(a, finalize, csr, &r, why, "finalize", err, errlen)) != DEED_OK)
+	if ((rc = post_ok(a, finalize, csr, &ord, why, "finalize", err, errlen)) != DEED_OK)
 		goto out;
-	acme_resp_cleanup(&r);
-	if ((rc = await_order(a, order_url, "valid", deadline, &ord, why, err, errlen)) != DEED_OK)
-		goto out;
+	/* The answer is the order (RFC 8555 §7.4): valid already when the CA signs at once. */
+	if (djson_str(ord.body, "status") == NULL ||
+	    strcmp(djson_str(ord.body, "status"), "valid") != 0 ||
+	    djson_str(ord.body, "certificate") == NULL) {
+		acme_resp_cleanup(&ord);
+		rc = await_order(a, order_url, "valid", deadline, &ord, why, err, errlen);
+		if (rc != DEED_OK)
+			goto out;
+	}
 	if (djson_str(ord.body, "certificate") == NULL) {
 		deed_seterr(err, errlen, "the valid order has no certificate URL");
 		rc = fail(why, ISSUE_FAIL_SERVER, DEED_EMALFORMED);

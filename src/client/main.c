@@ -48,7 +48,7 @@ struct ctx {
 	char *server_owned; /* server taken from a renewal record */
 	const char *ca_bundle;
 	char dir[4096];
-	bool quiet, json, tty;
+	bool quiet, json, tty, verbose;
 	/* the account, once loaded */
 	struct acme *acme;
 	struct jwk *key;
@@ -92,7 +92,7 @@ on_progress(void *arg, const char *step, const char *detail)
 {
 	const struct ctx *c = arg;
 
-	if (c->tty)
+	if (c->tty || c->verbose)
 		say(c, "deed: %s %s", step, detail);
 }
 
@@ -1140,7 +1140,8 @@ static void
 usage(FILE *f)
 {
 	fprintf(f,
-		"usage: deed [--server URL] [--ca-bundle FILE] [--dir DIR] [--quiet] [--json] COMMAND\n"
+		"usage: deed [--server URL] [--ca-bundle FILE] [--dir DIR] [--quiet] [--verbose] [--json]\n"
+		"            COMMAND\n"
 		"  account register [--email ADDR] --agree-tos | show | deactivate | rollover\n"
 		"  issue -d NAME [-d NAME ...]\n"
 		"        --challenge http-01|dns-01|dns-account-01|tls-alpn-01|dns-persist-01\n"
@@ -1178,6 +1179,7 @@ main(int argc, char **argv)
 		{"ca-bundle", required_argument, NULL, 'C'},
 		{"dir", required_argument, NULL, 'D'},
 		{"quiet", no_argument, NULL, 'q'},
+		{"verbose", no_argument, NULL, 'v'},
 		{"json", no_argument, NULL, 'j'},
 		{"help", no_argument, NULL, 'h'},
 		{NULL, 0, NULL, 0},
@@ -1189,12 +1191,13 @@ main(int argc, char **argv)
 	c.server = DEFAULT_SERVER;
 	default_dir(c.dir, sizeof(c.dir));
 	/* Global options come before the command; "+" stops at the first non-option. */
-	while ((ch = getopt_long(argc, argv, "+qjh", opts, NULL)) != -1) {
+	while ((ch = getopt_long(argc, argv, "+qvjh", opts, NULL)) != -1) {
 		switch (ch) {
 		case 'S': c.server = optarg; break;
 		case 'C': c.ca_bundle = optarg; break;
 		case 'D': snprintf(c.dir, sizeof(c.dir), "%s", optarg); break;
 		case 'q': c.quiet = true; break;
+		case 'v': c.verbose = true; break;
 		case 'j': c.json = true; break;
 		case 'h': usage(stdout); return EXIT_OK_;
 		default: usage(stderr); return EXIT_USAGE;

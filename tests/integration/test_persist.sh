@@ -66,8 +66,14 @@ check "issue example.test + *.example.test + www.example.test" issue -d example.
 check "chain verifies against root.pem" openssl verify -CAfile "$CA/root.pem" -untrusted "$LAB_DIR/deed/live/example.test/chain.pem" "$LAB_DIR/deed/live/example.test/cert.pem"
 check "validated just in time at newOrder" grep -q "example.test (account 1): valid just in time" "$LAB_DIR/logs/deed-ca.log"
 for i in 1 2 3; do
-  check "renewal $i" "$DEED" "${C[@]}" renew example.test --force
+  check "renewal $i" bash -c '"$@" >"$0" 2>&1 || { cat "$0"; exit 1; }' "$LAB_DIR/renew.out" \
+    "$DEED" --verbose "${C[@]}" renew example.test --force
 done
+# The order is ready at newOrder (just in time): no authorization fetched, no challenge, no
+# polling, the finalize answer used as it is.
+check "a renewal goes from the ready order straight to finalize" bash -c '
+  grep -q "^deed: ready every authorization is valid already" "$0" &&
+  ! grep -Eq "^deed: (validating|waiting)" "$0"' "$LAB_DIR/renew.out"
 check "zone serial unchanged after the one publication ($SERIAL)" test "$(zone_serial)" = "$SERIAL"
 check "subdomain validates through the parent's policy=wildcard record" issue -d sub.example.test
 
