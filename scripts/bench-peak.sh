@@ -26,10 +26,10 @@ bench_lab_start peak
 # time), the order is ready at once, and the client goes straight to finalize. All bench names
 # are under one registered domain, so the per-domain budget of such lookups is raised, as a
 # platform ordering many names under its own domain would. BENCH_JIT=0: every order answers
-# its challenge and polls instead.
+# its challenge instead.
 if [ "${BENCH_JIT:-1}" = 0 ]; then
   bench_ca_start "${BENCH_THREADS:-}" persist_jit=false
-  path="challenge answered and polled for every order"
+  path="no just-in-time lookup: every order answers its challenge"
 else
   bench_ca_start "${BENCH_THREADS:-}" persist_jit_per_minute=1000000
   path="validated just in time at newOrder (an account's first order answers the challenge)"

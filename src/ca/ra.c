@@ -320,14 +320,13 @@ audit(struct ra *ra, int64_t account_id, const struct sa_authz *az, const char *
 			az->identifier);
 }
 
-/* Run one validation and record its outcome (RFC 8555 §7.5.1: a failed challenge makes the
- * authorization invalid). */
+/* Run the validation of ch (processing; of az, of acct) and record its outcome (RFC 8555
+ * §7.5.1: a failed challenge makes the authorization invalid). Once the outcome is stored,
+ * ch has it too. */
 static void
-validate(struct ra *ra, int64_t chall_id)
+validate_loaded(struct ra *ra, struct sa_chall *ch, const struct sa_authz *az,
+		const struct sa_account *acct)
 {
-	struct sa_chall ch = {0};
-	struct sa_authz az = {0};
-	struct sa_account acct = {0};
 	struct va_result res = {0};
 	struct sa_validation rec;
 	struct vreq v;
@@ -335,19 +334,13 @@ validate(struct ra *ra, int64_t chall_id)
 	int64_t now;
 	int rc;
 
-	if (ra->sa->ops->chall_get(ra->sa, chall_id, &ch) != DEED_OK ||
-	    ra->sa->ops->authz_get(ra->sa, ch.authz_id, &az) != DEED_OK ||
-	    ra->sa->ops->account_get(ra->sa, az.account_id, &acct) != DEED_OK) {
-		log_err("ra: challenge %lld: cannot load it for validation", (long long)chall_id);
-		goto out;
-	}
-	if (fill_request(ra, &ch, &az, &acct, &v) != DEED_OK)
-		goto out;
-	if (acct.status != SA_ACCT_VALID) {
+	if (fill_request(ra, ch, az, acct, &v) != DEED_OK)
+		return;
+	if (acct->status != SA_ACCT_VALID) {
 		/* A deactivated account validates nothing (dns-persist-01's emergency stop). */
 		res.prob = PROB_UNAUTHORIZED;
 		snprintf(res.detail, sizeof(res.detail), "account is %s",
-			 sa_acct_status_str(acct.status));
+			 sa_acct_status_str(acct->status));
 	} else {
 		rc = va_validate(ra->va, &v.req, &res);
 		if (rc != DEED_OK && !res.ok && res.detail[0] == '\0') {
@@ -362,22 +355,46 @@ validate(struct ra *ra, int64_t chall_id)
 		rec_json = djson_dump(res.records);
 
 	now = now_s();
-	audit_record(&rec, acct.id, &az, ch.type, false, &res, err_json, rec_json);
-	rc = ra->sa->ops->chall_finish(ra->sa, chall_id, res.ok, now, valid_until(ra, &res, now),
+	audit_record(&rec, acct->id, az, ch->type, false, &res, err_json, rec_json);
+	rc = ra->sa->ops->chall_finish(ra->sa, ch->id, res.ok, now, valid_until(ra, &res, now),
 				       err_json, rec_json, &rec);
 	if (rc != DEED_OK) /* the attempt happened all the same: it goes to the log */
-		audit(ra, acct.id, &az, ch.type, false, &res, err_json, rec_json);
-	log_info("ra: %s for %s%s (account %lld): %s%s%s%s", ch.type, az.wildcard ? "*." : "",
-		 az.identifier, (long long)acct.id, res.ok ? "valid" : "invalid",
+		audit(ra, acct->id, az, ch->type, false, &res, err_json, rec_json);
+	log_info("ra: %s for %s%s (account %lld): %s%s%s%s", ch->type, az->wildcard ? "*." : "",
+		 az->identifier, (long long)acct->id, res.ok ? "valid" : "invalid",
 		 res.ok ? "" : ": ", res.ok ? "" : res.detail,
 		 res.validated_name[0] ? res.validated_name : "");
-	if (rc != DEED_OK)
+	if (rc != DEED_OK) {
 		log_err("ra: challenge %lld: recording the outcome failed: %s",
-			(long long)chall_id, deed_strerror(rc));
-out:
+			(long long)ch->id, deed_strerror(rc));
+	} else {
+		ch->status = res.ok ? SA_CHALL_VALID : SA_CHALL_INVALID;
+		ch->validated_at = res.ok ? now : 0;
+		free(ch->error_json);
+		free(ch->record_json);
+		ch->error_json = err_json;
+		ch->record_json = rec_json;
+		err_json = rec_json = NULL;
+	}
 	free(err_json);
 	free(rec_json);
 	va_result_cleanup(&res);
+}
+
+/* A queued validation: load what it needs, then as above. */
+static void
+validate(struct ra *ra, int64_t chall_id)
+{
+	struct sa_chall ch = {0};
+	struct sa_authz az = {0};
+	struct sa_account acct = {0};
+
+	if (ra->sa->ops->chall_get(ra->sa, chall_id, &ch) != DEED_OK ||
+	    ra->sa->ops->authz_get(ra->sa, ch.authz_id, &az) != DEED_OK ||
+	    ra->sa->ops->account_get(ra->sa, az.account_id, &acct) != DEED_OK)
+		log_err("ra: challenge %lld: cannot load it for validation", (long long)chall_id);
+	else
+		validate_loaded(ra, &ch, &az, &acct);
 	sa_chall_cleanup(&ch);
 	sa_authz_cleanup(&az);
 	sa_account_cleanup(&acct);
@@ -1299,6 +1316,38 @@ load_owned_authz(struct ra *ra, const struct sa_account *acct, int64_t id, struc
 	return DEED_OK;
 }
 
+/*
+ * Whether a challenge just answered may be validated in the request's own thread, so that the
+ * answer carries the outcome (no queue, no poll): only with a thread per connection (a pool
+ * thread would hold up the other connections it serves) and while fewer than va_workers
+ * validations run. Otherwise the workers take it from the queue. Counted in running, so
+ * ra_drain waits for it.
+ */
+static bool
+inline_begin(struct ra *ra)
+{
+	bool ok;
+
+	if (ra->cfg->threads != 0)
+		return false;
+	pthread_mutex_lock(&ra->lock);
+	ok = !ra->stop && ra->running < ra->cfg->va_workers;
+	if (ok)
+		ra->running++;
+	pthread_mutex_unlock(&ra->lock);
+	return ok;
+}
+
+static void
+inline_end(struct ra *ra)
+{
+	pthread_mutex_lock(&ra->lock);
+	ra->running--;
+	if (ra->head == NULL && ra->running == 0)
+		pthread_cond_broadcast(&ra->idle);
+	pthread_mutex_unlock(&ra->lock);
+}
+
 int
 ra_respond_challenge(struct ra *ra, const struct sa_account *acct, int64_t chall_id,
 		     struct sa_chall *out, json_t **prob)
@@ -1337,7 +1386,12 @@ ra_respond_challenge(struct ra *ra, const struct sa_account *acct, int64_t chall
 	if (rc != DEED_OK)
 		goto fail;
 	out->status = SA_CHALL_PROCESSING;
-	enqueue(ra, chall_id);
+	if (inline_begin(ra)) {
+		validate_loaded(ra, out, &a, acct);
+		inline_end(ra);
+	} else {
+		enqueue(ra, chall_id);
+	}
 done:
 	sa_authz_cleanup(&a);
 	return DEED_OK;

@@ -80,7 +80,9 @@ const char *ra_order_status(struct ra *ra, const struct sa_order *o, int64_t now
 const char *ra_authz_status(const struct sa_authz *a, int64_t now);
 
 /* POST {} to a challenge: start its validation (RFC 8555 §7.5.1). *out gets the challenge
- * as it stands afterwards. */
+ * as it stands afterwards: valid or invalid when it was validated in the calling thread
+ * (a thread per connection, and fewer than va_workers validations running), else
+ * processing, queued for the validation workers. */
 int ra_respond_challenge(struct ra *ra, const struct sa_account *acct, int64_t chall_id,
 			 struct sa_chall *out, json_t **prob);
 

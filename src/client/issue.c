@@ -27,6 +27,7 @@ struct pending {
 	char key_authz[256];
 	bool wildcard;
 	bool presented;
+	bool valid; /* the challenge's answer said valid: nothing to poll */
 	/* dns-persist-01 */
 	char issuers[ISSUERS_MAX][ISSUER_LEN_MAX + 1];
 	const char *issuer_ptrs[ISSUERS_MAX];
@@ -552,12 +553,22 @@ issue_run(struct acme *a, const char *thumbprint, const char *account_url,
 			*why = ISSUE_FAIL_SOLVER;
 	}
 	for (i = 0; rc == DEED_OK && i < n; i++) {
+		const char *st;
+
 		progress(o, "validating", p[i].identifier);
 		rc = post_ok(a, p[i].chall_url, "{}", &r, why, "challenge", err, errlen);
+		/* A CA that validates at once answers with the outcome; a valid challenge makes
+		 * its authorization valid (RFC 8555 §7.1.6). Anything else is polled. */
+		st = rc == DEED_OK ? djson_str(r.body, "status") : NULL;
+		p[i].valid = st != NULL && strcmp(st, "valid") == 0;
 		acme_resp_cleanup(&r);
 	}
-	for (i = 0; rc == DEED_OK && i < n; i++)
+	for (i = 0; rc == DEED_OK && i < n; i++) {
+		if (p[i].valid)
+			continue;
+		progress(o, "polling", p[i].identifier);
 		rc = await_authz(a, &p[i], deadline, why, err, errlen);
+	}
 	/* Clean up whatever happened; a cleanup failure is reported only if all else went well.
 	 * A hook learns whether validation succeeded. */
 	solver_dns_hook_outcome(o->solver, rc == DEED_OK);

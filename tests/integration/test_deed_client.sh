@@ -78,8 +78,12 @@ sed -i "s/^challenges = .*/challenges = http-01,dns-01,dns-account-01/" "$CA/dee
 ca_start "$CA" --dns-resolver "$DNS" --http01-port "$CA_HTTP" --allow-loopback || { fail "deed-ca starts"; exit 1; }
 D=(--server "$ACME_URL" --ca-bundle "$CA/root.pem" --dir "$LAB_DIR/deed-ca-client")
 check "deed-ca: account register" "$DEED" "${D[@]}" account register --agree-tos
-check "deed-ca: http-01 issue" "$DEED" "${D[@]}" issue -d www.example.test --challenge http-01 \
-  --standalone "127.0.0.1:$CA_HTTP"
+check "deed-ca: http-01 issue" bash -c '"$@" >"$0" 2>&1 || { cat "$0"; exit 1; }' "$LAB_DIR/inline.out" \
+  "$DEED" --verbose "${D[@]}" issue -d www.example.test --challenge http-01 --standalone "127.0.0.1:$CA_HTTP"
+# A thread per connection (the default): the challenge is validated while its POST waits, and
+# the answer says valid, so the client polls nothing.
+check "deed-ca: the challenge answer carries the outcome, nothing polled" bash -c '
+  grep -q "^deed: validating www.example.test" "$0" && ! grep -q "^deed: polling" "$0"' "$LAB_DIR/inline.out"
 check "deed-ca: http-01 chain verifies" verify_live "$LAB_DIR/deed-ca-client" www.example.test "$CA/root.pem" www.example.test
 check "deed-ca: dns-01 issue" "$DEED" "${D[@]}" issue -d example.test -d '*.example.test' \
   --challenge dns-01 --dns-update "$DNS" --tsig-key "$KEY" --resolver "$DNS"
@@ -98,6 +102,17 @@ OLD=$(serial "$LAB_DIR/deed-ca-client/live/example.test/cert.pem")
 check "deed-ca: renew --force" "$DEED" "${D[@]}" renew example.test --force
 check "deed-ca: renewal replaced the certificate" test "$OLD" != "$(serial "$LAB_DIR/deed-ca-client/live/example.test/cert.pem")"
 check "deed-ca: revoke" "$DEED" "${D[@]}" revoke example.test
+
+# ---- a pool of HTTP threads: validations go to the workers' queue, the client polls ----
+ca_stop
+sed -i "s/^threads = .*/threads = 2/" "$CA/deed-ca.conf"
+ca_start "$CA" --dns-resolver "$DNS" --http01-port "$CA_HTTP" --allow-loopback || { fail "deed-ca restarts with threads = 2"; exit 1; }
+check "deed-ca (pool of 2 threads): http-01 issue, validated by a worker" bash -c \
+  '"$@" >"$0" 2>&1 || { cat "$0"; exit 1; }' "$LAB_DIR/queued.out" \
+  "$DEED" --verbose "${D[@]}" issue -d api.example.test --challenge http-01 --standalone "127.0.0.1:$CA_HTTP"
+check "deed-ca (pool of 2 threads): the answer said processing; the authorization was polled" \
+  grep -q "^deed: polling api.example.test" "$LAB_DIR/queued.out"
+check "deed-ca (pool of 2 threads): chain verifies" verify_live "$LAB_DIR/deed-ca-client" api.example.test "$CA/root.pem" api.example.test
 "$DEED" "${D[@]}" revoke example.test >"$LAB_DIR/revoke2.out" 2>&1
 check "deed-ca: reports it revoked (second revoke: alreadyRevoked, exit 3)" \
   bash -c '[ $1 = 3 ] && grep -q alreadyRevoked "$2"' _ $? "$LAB_DIR/revoke2.out"
