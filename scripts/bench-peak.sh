@@ -9,6 +9,7 @@
 # Environment: BENCH_MODE (default dns-persist-01), BENCH_SECONDS (10), BENCH_WARMUP (2),
 # BENCH_CONCURRENCY (16), BENCH_THREADS (deed-ca's HTTP threads; default: the config's),
 # BENCH_JIT=0 (dns-persist-01 without just-in-time validation: the challenge path),
+# BENCH_CA_SET="KEY=VALUE ..." (more deed-ca.conf settings, for experiments),
 # PERF=1, DEED_BUILD (default build), DEED_LAB (default ../shared/lab), BENCH_KEEP=1 keeps the
 # lab directory. Loopback only; every process started here is stopped by PID.
 set -uo pipefail
@@ -28,10 +29,10 @@ bench_lab_start peak
 # platform ordering many names under its own domain would. BENCH_JIT=0: every order answers
 # its challenge instead.
 if [ "${BENCH_JIT:-1}" = 0 ]; then
-  bench_ca_start "${BENCH_THREADS:-}" persist_jit=false
+  bench_ca_start "${BENCH_THREADS:-}" persist_jit=false ${BENCH_CA_SET:-}
   path="no just-in-time lookup: every order answers its challenge"
 else
-  bench_ca_start "${BENCH_THREADS:-}" persist_jit_per_minute=1000000
+  bench_ca_start "${BENCH_THREADS:-}" persist_jit_per_minute=1000000 ${BENCH_CA_SET:-}
   path="validated just in time at newOrder (an account's first order answers the challenge)"
 fi
 
