@@ -598,11 +598,18 @@ recover(struct ra *ra)
 	if (ra->sa->ops->cert_list_reserved(ra->sa, ids, RECOVER_MAX, &n) == DEED_OK) {
 		char *e = prob_dump(prob_new(PROB_SERVER_INTERNAL,
 					     "issuance was interrupted; please place a new order"));
+		size_t done = 0;
+		int rc;
 
-		for (size_t i = 0; i < n; i++)
-			ra->sa->ops->cert_abandon(ra->sa, ids[i], e);
-		if (n > 0)
-			log_info("ra: abandoned %zu unsigned certificate reservation(s)", n);
+		for (size_t i = 0; i < n; i++) {
+			if ((rc = ra->sa->ops->cert_abandon(ra->sa, ids[i], e)) == DEED_OK)
+				done++;
+			else /* left reserved: the next start tries again, admin check names it */
+				log_err("ra: cannot abandon certificate reservation %lld: %s",
+					(long long)ids[i], deed_strerror(rc));
+		}
+		if (done > 0)
+			log_info("ra: abandoned %zu unsigned certificate reservation(s)", done);
 		free(e);
 	}
 	free(ids);
