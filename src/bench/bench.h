@@ -8,6 +8,8 @@
 
 #include <curl/curl.h>
 
+#include "growbuf.h"
+
 #include "jwk.h"
 
 /*
@@ -120,9 +122,7 @@ void bench_stats_cleanup(struct bench_stats *st);
 struct bench_http {
 	CURL *curl;
 	struct curl_slist *jose;  /* Content-Type: application/jose+json */
-	char *body;               /* NUL-terminated */
-	size_t len, cap;
-	bool too_big;
+	struct growbuf rx;        /* the response body, at most BENCH_BODY_MAX */
 	long status;
 	char nonce[256];          /* the last Replay-Nonce seen; "" once used */
 	char location[BENCH_URL_MAX];

@@ -143,8 +143,8 @@ post(struct bench_client *c, enum bench_kind k, const char *step, const char *ur
 			return false;
 		}
 		record(c, k, t0);
-		if (h->len > 0 && strstr(h->ctype, "json") != NULL)
-			djson_parse(h->body, h->len, BENCH_BODY_MAX, body, NULL, 0);
+		if (h->rx.len > 0 && strstr(h->ctype, "json") != NULL)
+			djson_parse(h->rx.p, h->rx.len, BENCH_BODY_MAX, body, NULL, 0);
 		if (attempt == 0 && is_bad_nonce(*body, h->status)) {
 			c->st.bad_nonce++;
 			json_decref(*body);
@@ -560,7 +560,7 @@ finalize:
 	snprintf(cert_url, sizeof(cert_url), "%s", djson_str(fin, "certificate"));
 	if (!post(c, BENCH_K_CERT, "cert", cert_url, NULL, &cert))
 		goto out;
-	if (c->b->o->verify && !verify_chain(c, c->http.body, c->http.len, name))
+	if (c->b->o->verify && !verify_chain(c, c->http.rx.p, c->http.rx.len, name))
 		goto out;
 	record(c, BENCH_K_ISSUANCE, t0);
 	ok = true;

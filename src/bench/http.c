@@ -11,35 +11,6 @@
 
 #define BODY_INITIAL (16 * 1024) /* an order or authorization is well under 2 KiB */
 
-static size_t
-on_body(char *p, size_t sz, size_t nm, void *arg)
-{
-	struct bench_http *h = arg;
-	size_t n = sz * nm;
-
-	if (h->len + n + 1 > BENCH_BODY_MAX) {
-		h->too_big = true;
-		return 0;
-	}
-	if (h->len + n + 1 > h->cap) {
-		size_t cap = h->cap * 2;
-		char *nb;
-
-		while (cap < h->len + n + 1)
-			cap *= 2;
-		if (cap > BENCH_BODY_MAX)
-			cap = BENCH_BODY_MAX;
-		if ((nb = realloc(h->body, cap)) == NULL)
-			return 0;
-		h->body = nb;
-		h->cap = cap;
-	}
-	memcpy(h->body + h->len, p, n);
-	h->len += n;
-	h->body[h->len] = '\0';
-	return n;
-}
-
 /* Only the headers the ACME flow needs; everything else is skipped without a copy. */
 static size_t
 on_header(char *p, size_t sz, size_t nm, void *arg)
@@ -73,10 +44,9 @@ int
 bench_http_init(struct bench_http *h, const char *ca_bundle, bool insecure)
 {
 	memset(h, 0, sizeof(*h));
-	if ((h->curl = curl_easy_init()) == NULL || (h->body = malloc(BODY_INITIAL)) == NULL)
+	h->rx.max = BENCH_BODY_MAX;
+	if ((h->curl = curl_easy_init()) == NULL || growbuf_reserve(&h->rx, BODY_INITIAL) != DEED_OK)
 		goto fail;
-	h->cap = BODY_INITIAL;
-	h->body[0] = '\0';
 	/* "Expect:" keeps libcurl from waiting for 100-continue on a large finalize body. */
 	if ((h->jose = curl_slist_append(NULL, "Content-Type: application/jose+json")) == NULL ||
 	    curl_slist_append(h->jose, "Expect:") == NULL)
@@ -88,8 +58,8 @@ bench_http_init(struct bench_http *h, const char *ca_bundle, bool insecure)
 	curl_easy_setopt(h->curl, CURLOPT_TIMEOUT, 60L);
 	curl_easy_setopt(h->curl, CURLOPT_NOSIGNAL, 1L);
 	curl_easy_setopt(h->curl, CURLOPT_TCP_NODELAY, 1L);
-	curl_easy_setopt(h->curl, CURLOPT_WRITEFUNCTION, on_body);
-	curl_easy_setopt(h->curl, CURLOPT_WRITEDATA, h);
+	curl_easy_setopt(h->curl, CURLOPT_WRITEFUNCTION, growbuf_curl_write);
+	curl_easy_setopt(h->curl, CURLOPT_WRITEDATA, &h->rx);
 	curl_easy_setopt(h->curl, CURLOPT_HEADERFUNCTION, on_header);
 	curl_easy_setopt(h->curl, CURLOPT_HEADERDATA, h);
 	curl_easy_setopt(h->curl, CURLOPT_ERRORBUFFER, h->err);
@@ -111,7 +81,7 @@ bench_http_cleanup(struct bench_http *h)
 	if (h->curl != NULL)
 		curl_easy_cleanup(h->curl);
 	curl_slist_free_all(h->jose);
-	free(h->body);
+	growbuf_free(&h->rx);
 	memset(h, 0, sizeof(*h));
 }
 
@@ -120,9 +90,7 @@ perform(struct bench_http *h, const char *url)
 {
 	CURLcode cc;
 
-	h->len = 0;
-	h->body[0] = '\0';
-	h->too_big = false;
+	growbuf_clear(&h->rx);
 	h->status = 0;
 	h->location[0] = h->ctype[0] = h->err[0] = '\0';
 	h->kind = "";
@@ -130,7 +98,7 @@ perform(struct bench_http *h, const char *url)
 	curl_easy_setopt(h->curl, CURLOPT_URL, url);
 	if ((cc = curl_easy_perform(h->curl)) != CURLE_OK) {
 		h->kind = curl_easy_strerror(cc);
-		if (h->too_big) {
+		if (h->rx.too_big) {
 			snprintf(h->err, sizeof(h->err), "response larger than %d bytes",
 				 BENCH_BODY_MAX);
 			h->kind = "response too large";

@@ -320,7 +320,7 @@ fetch_directory(struct bench *b, char *issuer, size_t issuersz)
 		goto out;
 	}
 	rc = DEED_EMALFORMED;
-	if (h.status != 200 || djson_parse(h.body, h.len, BENCH_BODY_MAX, &d, NULL, 0) != DEED_OK ||
+	if (h.status != 200 || djson_parse(h.rx.p, h.rx.len, BENCH_BODY_MAX, &d, NULL, 0) != DEED_OK ||
 	    (nn = djson_str(d, "newNonce")) == NULL || (na = djson_str(d, "newAccount")) == NULL ||
 	    (no = djson_str(d, "newOrder")) == NULL) {
 		fprintf(stderr, "deed-bench: %s is not an ACME directory (HTTP %ld)\n", b->o->url,

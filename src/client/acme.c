@@ -9,6 +9,7 @@
 #include "acme.h"
 #include "djson.h"
 #include "error.h"
+#include "growbuf.h"
 #include "jws.h"
 
 #define NONCE_MAX 256
@@ -25,37 +26,13 @@ struct acme {
 
 /* --- transport ------------------------------------------------------------------------- */
 
+/* One response on its way in: headers go straight to r (and the nonce to a), the body to
+ * body, handed to r once complete. */
 struct rx {
 	struct acme *a;
 	struct acme_resp *r;
-	size_t cap;
-	bool too_big;
+	struct growbuf body;
 };
-
-static size_t
-on_body(char *p, size_t sz, size_t nm, void *arg)
-{
-	struct rx *x = arg;
-	size_t n = sz * nm;
-
-	if (x->r->raw_len + n > ACME_MAX_BODY) {
-		x->too_big = true;
-		return 0;
-	}
-	if (x->r->raw_len + n + 1 > x->cap) {
-		size_t cap = (x->r->raw_len + n + 1) * 2;
-		char *nr = realloc(x->r->raw, cap);
-
-		if (nr == NULL)
-			return 0;
-		x->r->raw = nr;
-		x->cap = cap;
-	}
-	memcpy(x->r->raw + x->r->raw_len, p, n);
-	x->r->raw_len += n;
-	x->r->raw[x->r->raw_len] = '\0';
-	return n;
-}
 
 void
 acme_header_value(char *dst, size_t dstsz, const char *v, size_t len)
@@ -155,7 +132,7 @@ request(struct acme *a, enum method m, const char *url, const char *body, struct
 	char *err, size_t errlen)
 {
 	struct curl_slist *h = NULL;
-	struct rx x = {.a = a, .r = r};
+	struct rx x = {.a = a, .r = r, .body = {.max = ACME_MAX_BODY}};
 	CURLcode cc;
 
 	memset(r, 0, sizeof(*r));
@@ -166,8 +143,8 @@ request(struct acme *a, enum method m, const char *url, const char *body, struct
 	curl_easy_setopt(a->curl, CURLOPT_CONNECTTIMEOUT, 15L);
 	curl_easy_setopt(a->curl, CURLOPT_TIMEOUT, 60L);
 	curl_easy_setopt(a->curl, CURLOPT_NOSIGNAL, 1L);
-	curl_easy_setopt(a->curl, CURLOPT_WRITEFUNCTION, on_body);
-	curl_easy_setopt(a->curl, CURLOPT_WRITEDATA, &x);
+	curl_easy_setopt(a->curl, CURLOPT_WRITEFUNCTION, growbuf_curl_write);
+	curl_easy_setopt(a->curl, CURLOPT_WRITEDATA, &x.body);
 	curl_easy_setopt(a->curl, CURLOPT_HEADERFUNCTION, on_header);
 	curl_easy_setopt(a->curl, CURLOPT_HEADERDATA, &x);
 	if (a->ca_bundle != NULL)
@@ -188,10 +165,13 @@ request(struct acme *a, enum method m, const char *url, const char *body, struct
 			 : DEED_ECONNECT;
 
 		deed_seterr(err, errlen, "%s: %s", url,
-			    x.too_big ? "response too large" : curl_easy_strerror(cc));
+			    x.body.too_big ? "response too large" : curl_easy_strerror(cc));
+		growbuf_free(&x.body);
 		acme_resp_cleanup(r);
 		return rc;
 	}
+	r->raw = x.body.p; /* NULL when there was no body */
+	r->raw_len = x.body.len;
 	curl_easy_getinfo(a->curl, CURLINFO_RESPONSE_CODE, &r->status);
 	if (r->raw != NULL && strstr(r->content_type, "json") != NULL)
 		djson_parse(r->raw, r->raw_len, ACME_MAX_BODY, &r->body, NULL, 0);

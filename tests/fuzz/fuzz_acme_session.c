@@ -171,7 +171,7 @@ fake_perform(void)
 		p++; /* the empty line */
 	while (!nobody && p < end) {
 		n = (size_t)(end - p) < CHUNK ? (size_t)(end - p) : CHUNK;
-		if (!deliver(on_body, fake.wdata, p, n))
+		if (!deliver(growbuf_curl_write, fake.wdata, p, n))
 			return CURLE_WRITE_ERROR;
 		p += n;
 	}

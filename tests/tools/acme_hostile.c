@@ -39,11 +39,13 @@
 #include "csr.h"
 #include "djson.h"
 #include "error.h"
+#include "growbuf.h"
 #include "jwk.h"
 
 #define URN "urn:ietf:params:acme:error:"
 #define MAX_TABLES 32
 #define MAX_SCRATCH 256
+#define BODY_MAX (1 << 20) /* a response body; the largest is a certificate chain */
 
 /* A signing key: the private key, its public JWK as JSON text, and the account URL if any. */
 struct key {
@@ -55,8 +57,7 @@ struct key {
 
 struct resp {
 	long status;
-	char *body;
-	size_t len;
+	struct growbuf body; /* at most BODY_MAX */
 	json_t *json;
 	char nonce[128];
 	char ctype[128];
@@ -180,21 +181,6 @@ why(struct ctx *c, const char *fmt, ...)
 
 /* --- HTTP ------------------------------------------------------------------------------ */
 
-static size_t
-on_body(char *data, size_t sz, size_t nm, void *arg)
-{
-	struct resp *r = arg;
-	char *np = realloc(r->body, r->len + sz * nm + 1);
-
-	if (np == NULL)
-		return 0;
-	r->body = np;
-	memcpy(r->body + r->len, data, sz * nm);
-	r->len += sz * nm;
-	r->body[r->len] = '\0';
-	return sz * nm;
-}
-
 static void
 header_value(const char *data, size_t len, size_t skip, char *dst, size_t dstsz)
 {
@@ -226,9 +212,10 @@ on_header(char *data, size_t sz, size_t nm, void *arg)
 static void
 resp_free(struct resp *r)
 {
-	free(r->body);
+	growbuf_free(&r->body);
 	json_decref(r->json);
 	memset(r, 0, sizeof(*r));
+	r->body.max = BODY_MAX;
 }
 
 /*
@@ -246,8 +233,8 @@ http(struct ctx *c, const char *method, const char *url, const char *ctype, cons
 	curl_easy_reset(c->curl);
 	curl_easy_setopt(c->curl, CURLOPT_URL, url);
 	curl_easy_setopt(c->curl, CURLOPT_CAINFO, c->ca);
-	curl_easy_setopt(c->curl, CURLOPT_WRITEFUNCTION, on_body);
-	curl_easy_setopt(c->curl, CURLOPT_WRITEDATA, r);
+	curl_easy_setopt(c->curl, CURLOPT_WRITEFUNCTION, growbuf_curl_write);
+	curl_easy_setopt(c->curl, CURLOPT_WRITEDATA, &r->body);
 	curl_easy_setopt(c->curl, CURLOPT_HEADERFUNCTION, on_header);
 	curl_easy_setopt(c->curl, CURLOPT_HEADERDATA, r);
 	curl_easy_setopt(c->curl, CURLOPT_TIMEOUT, 20L);
@@ -264,8 +251,8 @@ http(struct ctx *c, const char *method, const char *url, const char *ctype, cons
 	if (curl_easy_perform(c->curl) == CURLE_OK)
 		curl_easy_getinfo(c->curl, CURLINFO_RESPONSE_CODE, &r->status);
 	curl_slist_free_all(h);
-	if (r->body != NULL && strstr(r->ctype, "json") != NULL)
-		djson_parse(r->body, r->len, 1 << 20, &r->json, NULL, 0);
+	if (r->body.p != NULL && strstr(r->ctype, "json") != NULL)
+		djson_parse(r->body.p, r->body.len, BODY_MAX, &r->json, NULL, 0);
 	return r->status;
 }
 
@@ -557,7 +544,7 @@ order_for(struct ctx *c, const char *name, const char *want_status, char *loc)
 	signed_post(c, &c->a, c->new_order,
 		    S(c, "{\"identifiers\":[{\"type\":\"dns\",\"value\":\"%s\"}]}", name), &r);
 	if (r.status != 201 || strcmp(jstr(r.json, "status"), want_status) != 0)
-		die("newOrder %s: %ld %s (want 201, %s)", name, r.status, r.body ? r.body : "",
+		die("newOrder %s: %ld %s (want 201, %s)", name, r.status, r.body.p ? r.body.p : "",
 		    want_status);
 	copy(loc, r.location);
 	o = json_incref(r.json);
@@ -2052,8 +2039,8 @@ run(struct ctx *c, const struct hcase *hc)
 		printf("ok: %s -> %d %s\n", hc->name, hc->status, hc->type);
 	} else {
 		c->failed++;
-		printf("FAIL: %s: %s%s%s\n", hc->name, c->why, r.body != NULL ? "; body: " : "",
-		       r.body != NULL ? r.body : "");
+		printf("FAIL: %s: %s%s%s\n", hc->name, c->why, r.body.p != NULL ? "; body: " : "",
+		       r.body.p != NULL ? r.body.p : "");
 	}
 	fflush(stdout);
 	resp_free(&r);

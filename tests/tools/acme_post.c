@@ -18,28 +18,9 @@
 
 #include "djson.h"
 #include "error.h"
+#include "growbuf.h"
 #include "jwk.h"
 #include "jws.h"
-
-struct buf {
-	char *p;
-	size_t n;
-};
-
-static size_t
-on_body(char *data, size_t sz, size_t nm, void *arg)
-{
-	struct buf *b = arg;
-	char *np = realloc(b->p, b->n + sz * nm + 1);
-
-	if (np == NULL)
-		return 0;
-	b->p = np;
-	memcpy(b->p + b->n, data, sz * nm);
-	b->n += sz * nm;
-	b->p[b->n] = '\0';
-	return sz * nm;
-}
 
 static size_t
 on_header(char *data, size_t sz, size_t nm, void *arg)
@@ -61,7 +42,7 @@ on_header(char *data, size_t sz, size_t nm, void *arg)
 }
 
 static long
-request(const char *url, const char *ca, const char *body, struct buf *out, char *nonce)
+request(const char *url, const char *ca, const char *body, struct growbuf *out, char *nonce)
 {
 	CURL *c = curl_easy_init();
 	struct curl_slist *h = NULL;
@@ -69,7 +50,7 @@ request(const char *url, const char *ca, const char *body, struct buf *out, char
 
 	curl_easy_setopt(c, CURLOPT_URL, url);
 	curl_easy_setopt(c, CURLOPT_CAINFO, ca);
-	curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, on_body);
+	curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, growbuf_curl_write);
 	curl_easy_setopt(c, CURLOPT_WRITEDATA, out);
 	curl_easy_setopt(c, CURLOPT_HEADERFUNCTION, on_header);
 	curl_easy_setopt(c, CURLOPT_HEADERDATA, nonce);
@@ -96,7 +77,7 @@ main(int argc, char **argv)
 		{NULL, 0, NULL, 0},
 	};
 	const char *ca = NULL, *keyfile = NULL, *kid = NULL, *dir = NULL, *url, *payload;
-	struct buf b = {0};
+	struct growbuf b = {.max = 1 << 20};
 	char nonce[128] = "", *jws = NULL;
 	json_t *d = NULL;
 	struct jwk *k = NULL;
@@ -131,22 +112,20 @@ main(int argc, char **argv)
 	if (jwk_from_pkey(pk, &k) != DEED_OK)
 		return 1;
 	if (request(dir, ca, NULL, &b, nonce) != 200 ||
-	    djson_parse(b.p, b.n, 1 << 16, &d, NULL, 0) != DEED_OK ||
+	    djson_parse(b.p, b.len, 1 << 16, &d, NULL, 0) != DEED_OK ||
 	    djson_str(d, "newNonce") == NULL) {
 		fprintf(stderr, "acme-post: cannot read directory %s\n", dir);
 		return 1;
 	}
-	free(b.p);
-	b = (struct buf){0};
+	growbuf_free(&b);
 	nonce[0] = '\0';
 	request(djson_str(d, "newNonce"), ca, NULL, &b, nonce);
-	free(b.p);
-	b = (struct buf){0};
+	growbuf_free(&b);
 	if (jws_sign(k, kid, nonce, url, payload, &jws) != DEED_OK)
 		return 1;
 	status = request(url, ca, jws, &b, nonce);
 	printf("%ld\n%s", status, b.p != NULL ? b.p : "");
-	free(b.p);
+	growbuf_free(&b);
 	free(jws);
 	json_decref(d);
 	jwk_free(k);
