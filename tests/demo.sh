@@ -24,7 +24,7 @@ DNS=127.0.0.1:$LAB_DNS_PORT
 CA_PORT=$(port)
 CA=$LAB_DIR/ca
 URL=https://127.0.0.1:$CA_PORT/directory
-D=("$BUILD/deed" --server "$URL" --ca-bundle "$CA/root.pem" --dir "$LAB_DIR/client")
+D=("$BUILD/deed" --verbose --server "$URL" --ca-bundle "$CA/root.pem" --dir "$LAB_DIR/client")
 serial() { kdig @127.0.0.1 -p "$LAB_DNS_PORT" +short SOA example.test | awk '{print $3}'; }
 
 step "Knot DNS, authoritative for example.test on $DNS"

@@ -41,6 +41,16 @@ progress(const struct issue_opts *o, const char *step, const char *detail)
 		o->progress(o->progress_arg, step, detail);
 }
 
+/* A progress line about one authorization: its name, "*." for a wildcard. */
+static void
+progress_authz(const struct issue_opts *o, const char *step, const struct pending *p)
+{
+	char name[sizeof(p->identifier) + 2];
+
+	snprintf(name, sizeof(name), "%s%s", p->wildcard ? "*." : "", p->identifier);
+	progress(o, step, name);
+}
+
 static time_t
 mono(void)
 {
@@ -292,7 +302,7 @@ prepare_authz(struct acme *a, const char *thumbprint, const char *account_url,
 		snprintf(p->key_authz, sizeof(p->key_authz), "%s.%s", p->token, thumbprint);
 	}
 	sc = challenge_of(o, p, account_url);
-	progress(o, "presenting", p->identifier);
+	progress_authz(o, "presenting", p);
 	/* A dns-persist-01 "present" only checks the record (when asked to): its failure is a
 	 * validation that would fail, not a solver that broke. */
 	if ((rc = o->solver->ops->present(o->solver, &sc, err, errlen)) != DEED_OK)
@@ -533,7 +543,7 @@ issue_run(struct acme *a, const char *thumbprint, const char *account_url,
 	ready = djson_str(r.body, "status") != NULL &&
 		strcmp(djson_str(r.body, "status"), "ready") == 0;
 	if (ready)
-		progress(o, "ready", "every authorization is valid already");
+		progress(o, "order ready at once:", "every authorization is valid already");
 	json_array_foreach(azs, i, u) {
 		bool needed = false;
 
@@ -555,7 +565,7 @@ issue_run(struct acme *a, const char *thumbprint, const char *account_url,
 	for (i = 0; rc == DEED_OK && i < n; i++) {
 		const char *st;
 
-		progress(o, "validating", p[i].identifier);
+		progress_authz(o, "validating", &p[i]);
 		rc = post_ok(a, p[i].chall_url, "{}", &r, why, "challenge", err, errlen);
 		/* A CA that validates at once answers with the outcome; a valid challenge makes
 		 * its authorization valid (RFC 8555 §7.1.6). Anything else is polled. */
@@ -566,7 +576,7 @@ issue_run(struct acme *a, const char *thumbprint, const char *account_url,
 	for (i = 0; rc == DEED_OK && i < n; i++) {
 		if (p[i].valid)
 			continue;
-		progress(o, "polling", p[i].identifier);
+		progress_authz(o, "polling", &p[i]);
 		rc = await_authz(a, &p[i], deadline, why, err, errlen);
 	}
 	/* Clean up whatever happened; a cleanup failure is reported only if all else went well.

@@ -72,7 +72,7 @@ done
 # The order is ready at newOrder (just in time): no authorization fetched, no challenge, no
 # polling, the finalize answer used as it is.
 check "a renewal goes from the ready order straight to finalize" bash -c '
-  grep -q "^deed: ready every authorization is valid already" "$0" &&
+  grep -q "^deed: order ready at once: every authorization is valid already" "$0" &&
   ! grep -Eq "^deed: (validating|waiting)" "$0"' "$LAB_DIR/renew.out"
 check "zone serial unchanged after the one publication ($SERIAL)" test "$(zone_serial)" = "$SERIAL"
 check "subdomain validates through the parent's policy=wildcard record" issue -d sub.example.test
