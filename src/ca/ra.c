@@ -1,3 +1,4 @@
+#include <errno.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -25,12 +26,34 @@
 #define BACKDATE 3600 /* seconds; certificates start an hour early for skewed clocks */
 #define RECOVER_MAX 4096
 #define JIT_SLOTS 1024
+/* How long a challenge POST waits for its validation before it answers "processing": most
+ * validations take milliseconds, and the answer then carries the outcome, sparing the client
+ * a poll; a slow one (a distant DNS server, an unreachable http-01 host) does not hold the
+ * request past what any client waits for an answer. */
+#define ANSWER_WAIT_MS 5000
 #define KEY_CACHE_SLOTS 4096
 
-/* A queued validation. */
+/* A queued validation. When the request that queued it had the challenge, authorization
+ * and account at hand, the job carries what validating needs of them (no strings, no
+ * challenge list), so the worker need not read them again. */
 struct job {
 	int64_t chall_id;
+	bool loaded;
+	struct sa_chall ch;
+	struct sa_authz az;
+	struct sa_account acct;
 	struct job *next;
+};
+
+/* A request waiting, for at most ANSWER_WAIT_MS, for the outcome of the validation it queued,
+ * so that its answer can carry the outcome. Linked in ra->waiters under ra->lock. */
+struct waiter {
+	int64_t chall_id;
+	bool done;               /* the worker finished (recorded says whether it stored it) */
+	bool recorded;
+	struct sa_chall outcome; /* status, validated_at, error_json, record_json when recorded */
+	pthread_cond_t cv;       /* on CLOCK_MONOTONIC */
+	struct waiter *next;
 };
 
 struct ra {
@@ -68,6 +91,7 @@ struct ra {
 	pthread_cond_t wake; /* a job arrived, or stop */
 	pthread_cond_t idle; /* the queue drained */
 	struct job *head, *tail;
+	struct waiter *waiters; /* requests waiting for the outcome of their job */
 	int running;         /* jobs being validated now */
 	bool stop;
 	pthread_t *workers;
@@ -158,8 +182,10 @@ ra_account_id_from_url(const struct ra *ra, const char *url, int64_t *id)
 
 /* --- worker pool ----------------------------------------------------------------------- */
 
+/* Queue chall_id; ch, az and acct (all or none NULL) are what the caller loaded of it. */
 static void
-enqueue(struct ra *ra, int64_t chall_id)
+enqueue_loaded(struct ra *ra, int64_t chall_id, const struct sa_chall *ch,
+	       const struct sa_authz *az, const struct sa_account *acct)
 {
 	struct job *j = calloc(1, sizeof(*j));
 
@@ -169,6 +195,16 @@ enqueue(struct ra *ra, int64_t chall_id)
 		return;
 	}
 	j->chall_id = chall_id;
+	if (ch != NULL) {
+		j->loaded = true;
+		j->ch = *ch;
+		j->ch.error_json = j->ch.record_json = NULL;
+		j->az = *az;
+		j->az.challs = NULL;
+		j->az.n_challs = 0;
+		j->acct = *acct;
+		j->acct.jwk_json = j->acct.contact_json = NULL;
+	}
 	pthread_mutex_lock(&ra->lock);
 	if (ra->tail != NULL)
 		ra->tail->next = j;
@@ -177,6 +213,12 @@ enqueue(struct ra *ra, int64_t chall_id)
 	ra->tail = j;
 	pthread_cond_signal(&ra->wake);
 	pthread_mutex_unlock(&ra->lock);
+}
+
+static void
+enqueue(struct ra *ra, int64_t chall_id)
+{
+	enqueue_loaded(ra, chall_id, NULL, NULL, NULL);
 }
 
 static int
@@ -381,21 +423,21 @@ validate_loaded(struct ra *ra, struct sa_chall *ch, const struct sa_authz *az,
 	va_result_cleanup(&res);
 }
 
-/* A queued validation: load what it needs, then as above. */
+/* A queued validation: load what it needs, then as above. *out gets the challenge as it
+ * stands afterwards (the caller cleans it up); it has the outcome when it is no longer
+ * processing. */
 static void
-validate(struct ra *ra, int64_t chall_id)
+validate(struct ra *ra, int64_t chall_id, struct sa_chall *out)
 {
-	struct sa_chall ch = {0};
 	struct sa_authz az = {0};
 	struct sa_account acct = {0};
 
-	if (ra->sa->ops->chall_get(ra->sa, chall_id, &ch) != DEED_OK ||
-	    ra->sa->ops->authz_get(ra->sa, ch.authz_id, &az) != DEED_OK ||
+	if (ra->sa->ops->chall_get(ra->sa, chall_id, out) != DEED_OK ||
+	    ra->sa->ops->authz_get(ra->sa, out->authz_id, &az) != DEED_OK ||
 	    ra->sa->ops->account_get(ra->sa, az.account_id, &acct) != DEED_OK)
 		log_err("ra: challenge %lld: cannot load it for validation", (long long)chall_id);
 	else
-		validate_loaded(ra, &ch, &az, &acct);
-	sa_chall_cleanup(&ch);
+		validate_loaded(ra, out, &az, &acct);
 	sa_authz_cleanup(&az);
 	sa_account_cleanup(&acct);
 }
@@ -544,6 +586,8 @@ worker(void *arg)
 
 	pthread_mutex_lock(&ra->lock);
 	for (;;) {
+		struct sa_chall done = {0};
+		struct waiter *w;
 		struct job *j;
 
 		while (ra->head == NULL && !ra->stop)
@@ -557,13 +601,28 @@ worker(void *arg)
 		ra->running++;
 		pthread_mutex_unlock(&ra->lock);
 
-		validate(ra, j->chall_id);
-		free(j);
+		if (j->loaded) {
+			done = j->ch; /* its strings are NULL; validate_loaded sets them */
+			validate_loaded(ra, &done, &j->az, &j->acct);
+		} else {
+			validate(ra, j->chall_id, &done);
+		}
 
 		pthread_mutex_lock(&ra->lock);
+		for (w = ra->waiters; w != NULL && w->chall_id != j->chall_id; w = w->next)
+			;
+		if (w != NULL) { /* the request that queued it still waits: hand it the outcome */
+			w->recorded = done.status == SA_CHALL_VALID || done.status == SA_CHALL_INVALID;
+			w->outcome = done;
+			memset(&done, 0, sizeof(done));
+			w->done = true;
+			pthread_cond_signal(&w->cv);
+		}
+		free(j);
 		ra->running--;
 		if (ra->head == NULL && ra->running == 0)
 			pthread_cond_broadcast(&ra->idle);
+		sa_chall_cleanup(&done);
 	}
 	pthread_mutex_unlock(&ra->lock);
 	return NULL;
@@ -712,6 +771,8 @@ ra_free(struct ra *ra)
 	pthread_mutex_lock(&ra->lock);
 	ra->stop = true;
 	pthread_cond_broadcast(&ra->wake);
+	for (struct waiter *w = ra->waiters; w != NULL; w = w->next)
+		pthread_cond_signal(&w->cv); /* none should be left: the HTTP server stops first */
 	pthread_mutex_unlock(&ra->lock);
 	for (int i = 0; i < ra->n_workers; i++)
 		pthread_join(ra->workers[i], NULL);
@@ -1324,35 +1385,59 @@ load_owned_authz(struct ra *ra, const struct sa_account *acct, int64_t id, struc
 }
 
 /*
- * Whether a challenge just answered may be validated in the request's own thread, so that the
- * answer carries the outcome (no queue, no poll): only with a thread per connection (a pool
- * thread would hold up the other connections it serves) and while fewer than va_workers
- * validations run. Otherwise the workers take it from the queue. Counted in running, so
- * ra_drain waits for it.
+ * Queue the validation of the challenge out (processing; of az, of acct) and, with a thread
+ * per connection, wait up to ANSWER_WAIT_MS for its outcome, which out then takes. A pool
+ * thread answers at once: it serves other connections meanwhile.
  */
-static bool
-inline_begin(struct ra *ra)
-{
-	bool ok;
-
-	if (ra->cfg->threads != 0)
-		return false;
-	pthread_mutex_lock(&ra->lock);
-	ok = !ra->stop && ra->running < ra->cfg->va_workers;
-	if (ok)
-		ra->running++;
-	pthread_mutex_unlock(&ra->lock);
-	return ok;
-}
-
 static void
-inline_end(struct ra *ra)
+queue_and_wait(struct ra *ra, struct sa_chall *out, const struct sa_authz *az,
+	       const struct sa_account *acct)
 {
+	struct waiter w = {.chall_id = out->id};
+	pthread_condattr_t attr;
+	struct timespec until;
+	struct waiter **pp;
+
+	if (ra->cfg->threads != 0) {
+		enqueue_loaded(ra, out->id, out, az, acct);
+		return;
+	}
+	pthread_condattr_init(&attr);
+	pthread_condattr_setclock(&attr, CLOCK_MONOTONIC);
+	pthread_cond_init(&w.cv, &attr);
+	pthread_condattr_destroy(&attr);
+	clock_gettime(CLOCK_MONOTONIC, &until);
+	until.tv_sec += ANSWER_WAIT_MS / 1000;
+	until.tv_nsec += (long)(ANSWER_WAIT_MS % 1000) * 1000000L;
+	if (until.tv_nsec >= 1000000000L) {
+		until.tv_sec++;
+		until.tv_nsec -= 1000000000L;
+	}
+	/* Linked before the job is queued, so a worker that finishes at once finds it. */
 	pthread_mutex_lock(&ra->lock);
-	ra->running--;
-	if (ra->head == NULL && ra->running == 0)
-		pthread_cond_broadcast(&ra->idle);
+	w.next = ra->waiters;
+	ra->waiters = &w;
 	pthread_mutex_unlock(&ra->lock);
+	enqueue_loaded(ra, out->id, out, az, acct);
+	pthread_mutex_lock(&ra->lock);
+	while (!w.done && !ra->stop &&
+	       pthread_cond_timedwait(&w.cv, &ra->lock, &until) != ETIMEDOUT)
+		;
+	for (pp = &ra->waiters; *pp != &w; pp = &(*pp)->next)
+		;
+	*pp = w.next;
+	pthread_mutex_unlock(&ra->lock);
+	pthread_cond_destroy(&w.cv);
+	if (w.recorded) {
+		out->status = w.outcome.status;
+		out->validated_at = w.outcome.validated_at;
+		free(out->error_json);
+		free(out->record_json);
+		out->error_json = w.outcome.error_json;
+		out->record_json = w.outcome.record_json;
+		w.outcome.error_json = w.outcome.record_json = NULL;
+	}
+	sa_chall_cleanup(&w.outcome);
 }
 
 int
@@ -1393,12 +1478,7 @@ ra_respond_challenge(struct ra *ra, const struct sa_account *acct, int64_t chall
 	if (rc != DEED_OK)
 		goto fail;
 	out->status = SA_CHALL_PROCESSING;
-	if (inline_begin(ra)) {
-		validate_loaded(ra, out, &a, acct);
-		inline_end(ra);
-	} else {
-		enqueue(ra, chall_id);
-	}
+	queue_and_wait(ra, out, &a, acct);
 done:
 	sa_authz_cleanup(&a);
 	return DEED_OK;

@@ -79,10 +79,9 @@ const char *ra_order_status(struct ra *ra, const struct sa_order *o, int64_t now
 /* The status an authorization shows now ("expired" once past its expiry). */
 const char *ra_authz_status(const struct sa_authz *a, int64_t now);
 
-/* POST {} to a challenge: start its validation (RFC 8555 §7.5.1). *out gets the challenge
- * as it stands afterwards: valid or invalid when it was validated in the calling thread
- * (a thread per connection, and fewer than va_workers validations running), else
- * processing, queued for the validation workers. */
+/* POST {} to a challenge: start its validation (RFC 8555 §7.5.1), queued for the validation
+ * workers. *out gets the challenge as it stands afterwards: with a thread per connection the
+ * call waits up to 5 s for the outcome (valid or invalid), else it is processing. */
 int ra_respond_challenge(struct ra *ra, const struct sa_account *acct, int64_t chall_id,
 			 struct sa_chall *out, json_t **prob);
 
