@@ -313,6 +313,20 @@ prepare_authz(struct acme *a, const char *thumbprint, const char *account_url,
 }
 
 /* Poll an authorization until it is decided. */
+/* A failed validation of p, for the user: the challenge's problem (prob, may be NULL) or the
+ * status it ended in. */
+static int
+validation_failed(const struct pending *p, const json_t *prob, const char *status,
+		  enum issue_fail *why, char *err, size_t errlen)
+{
+	const char *detail = djson_str(prob, "detail"), *type = djson_str(prob, "type");
+
+	deed_seterr(err, errlen, "validation of %s%s failed: %s (%s)", p->wildcard ? "*." : "",
+		    p->identifier, detail != NULL ? detail : status != NULL ? status : "?",
+		    type != NULL ? type : "no problem type");
+	return fail(why, ISSUE_FAIL_VALIDATION, DEED_EDENIED);
+}
+
 static int
 await_authz(struct acme *a, const struct pending *p, time_t deadline, enum issue_fail *why,
 	    char *err, size_t errlen)
@@ -333,24 +347,15 @@ await_authz(struct acme *a, const struct pending *p, time_t deadline, enum issue
 		}
 		if (status == NULL || strcmp(status, "pending") != 0) {
 			/* Find the failed challenge's error for the user. */
-			const json_t *ch;
+			const json_t *ch, *e = NULL;
 			size_t i;
-			const char *detail = NULL, *type = NULL;
 
-			json_array_foreach(json_object_get(r.body, "challenges"), i, ch) {
-				const json_t *e = json_object_get(ch, "error");
-
-				if (e != NULL) {
-					detail = djson_str(e, "detail");
-					type = djson_str(e, "type");
-				}
-			}
-			deed_seterr(err, errlen, "validation of %s%s failed: %s (%s)",
-				    p->wildcard ? "*." : "", p->identifier,
-				    detail != NULL ? detail : status != NULL ? status : "?",
-				    type != NULL ? type : "no problem type");
+			json_array_foreach(json_object_get(r.body, "challenges"), i, ch)
+				if (json_object_get(ch, "error") != NULL)
+					e = json_object_get(ch, "error");
+			rc = validation_failed(p, e, status, why, err, errlen);
 			acme_resp_cleanup(&r);
-			return fail(why, ISSUE_FAIL_VALIDATION, DEED_EDENIED);
+			return rc;
 		}
 		if (!wait_poll(&r, &delay, deadline)) {
 			acme_resp_cleanup(&r);
@@ -567,10 +572,14 @@ issue_run(struct acme *a, const char *thumbprint, const char *account_url,
 
 		progress_authz(o, "validating", &p[i]);
 		rc = post_ok(a, p[i].chall_url, "{}", &r, why, "challenge", err, errlen);
-		/* A CA that validates at once answers with the outcome; a valid challenge makes
-		 * its authorization valid (RFC 8555 §7.1.6). Anything else is polled. */
+		/* A CA that validates at once answers with the outcome: a valid challenge makes
+		 * its authorization valid (RFC 8555 §7.1.6), an invalid one carries its
+		 * problem. Anything else (processing) is polled. */
 		st = rc == DEED_OK ? djson_str(r.body, "status") : NULL;
 		p[i].valid = st != NULL && strcmp(st, "valid") == 0;
+		if (st != NULL && strcmp(st, "invalid") == 0)
+			rc = validation_failed(&p[i], json_object_get(r.body, "error"), st, why, err,
+					       errlen);
 		acme_resp_cleanup(&r);
 	}
 	for (i = 0; rc == DEED_OK && i < n; i++) {

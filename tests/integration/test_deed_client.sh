@@ -103,6 +103,28 @@ check "deed-ca: renew --force" "$DEED" "${D[@]}" renew example.test --force
 check "deed-ca: renewal replaced the certificate" test "$OLD" != "$(serial "$LAB_DIR/deed-ca-client/live/example.test/cert.pem")"
 check "deed-ca: revoke" "$DEED" "${D[@]}" revoke example.test
 
+# ---- a slow validation: the challenge answer waits 5 s at most, then says processing ----
+# The http-01 target accepts connections and never answers (a tarpit); validation_timeout
+# is 8 s here, so the answer comes first and the client polls until the outcome.
+ca_stop
+sed -i "s/^validation_timeout = .*/validation_timeout = 8s/" "$CA/deed-ca.conf"
+ca_start "$CA" --dns-resolver "$DNS" --http01-port "$CA_HTTP" --allow-loopback || { fail "deed-ca restarts"; exit 1; }
+python3 -c '
+import socket, sys
+s = socket.socket(); s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+s.bind(("127.0.0.1", int(sys.argv[1]))); s.listen(16); held = []
+while True: held.append(s.accept()[0])' "$CA_HTTP" &
+TARPIT=$!
+for _ in $(seq 50); do (exec 3<>"/dev/tcp/127.0.0.1/$CA_HTTP") 2>/dev/null && break; sleep 0.1; done
+mkdir -p "$LAB_DIR/webroot"
+"$DEED" --verbose "${D[@]}" issue -d mail.example.test --challenge http-01 --webroot "$LAB_DIR/webroot" \
+  >"$LAB_DIR/slow.out" 2>&1
+check "deed-ca: a validation that times out fails the issuance (exit 5)" test $? = 5
+check "deed-ca: its challenge was answered processing before the outcome, and polled" \
+  grep -q "^deed: polling mail.example.test" "$LAB_DIR/slow.out"
+check "deed-ca: the failure names the timeout" grep -qi "time" "$LAB_DIR/slow.out"
+kill "$TARPIT" 2>/dev/null; wait "$TARPIT" 2>/dev/null
+
 # ---- a pool of HTTP threads: validations go to the workers' queue, the client polls ----
 ca_stop
 sed -i "s/^threads = .*/threads = 2/" "$CA/deed-ca.conf"
