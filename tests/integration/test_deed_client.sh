@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The deed client against two real ACME servers: Debian's Pebble 2.4 (http-01, tls-alpn-01,
-# dns-01 over RFC 2136 to Knot with apex + wildcard in one order) and deed-ca (http-01, dns-01,
-# dns-account-01).
+# dns-01 over RFC 2136 to Knot with apex + wildcard in one order, --preferred-chain with an
+# alternate root) and deed-ca (http-01, dns-01, dns-account-01; a challenge answered with its
+# outcome, one answered processing after a slow validation, and one queued by a pool thread).
 # Each certificate verifies against the issuing root; renew --force replaces it; revoke makes the
 # server report it revoked; dns-01 cleanup removes only deed's TXT values; a failed write leaves
 # the previous certificate files intact.
@@ -14,6 +15,9 @@ export PEBBLE_PORT PEBBLE_MGMT_PORT PEBBLE_HTTP_PORT PEBBLE_TLS_PORT
 PEBBLE_PORT=$(free_port); PEBBLE_MGMT_PORT=$(free_port)
 PEBBLE_HTTP_PORT=$(free_port); PEBBLE_TLS_PORT=$(free_port)
 export PEBBLE_VA_NOSLEEP=1
+# One alternate root: the certificate URL then links an alternate chain (RFC 8555 §7.4.2), for
+# --preferred-chain.
+export PEBBLE_ALTERNATE_ROOTS=1
 ZONE=example.test
 KEY=$LAB_DIR/dns/tsig.bind.key
 DNS=127.0.0.1:$LAB_DNS_PORT
@@ -46,6 +50,22 @@ check "pebble: http-01 chain verifies, SANs exact" verify_live "$LAB_DIR/deed-pe
 check "pebble: tls-alpn-01 issue" "$DEED" "${P[@]}" issue -d api.example.test --challenge tls-alpn-01 \
   --standalone "127.0.0.1:$PEBBLE_TLS_PORT"
 check "pebble: tls-alpn-01 chain verifies" verify_live "$LAB_DIR/deed-pebble" api.example.test "$PEBBLE_ROOT" api.example.test
+
+# --preferred-chain: the chain whose top certificate's issuer has that CN (Pebble's roots are
+# named at random: ask its management API), else the default chain.
+MGMT=https://127.0.0.1:$PEBBLE_MGMT_PORT
+curl -sSf --cacert "$PEBBLE_TLS" "$MGMT/roots/1" >"$LAB_DIR/alt-root.pem"
+ALT_CN=$(openssl x509 -in "$LAB_DIR/alt-root.pem" -noout -subject -nameopt multiline | sed -n 's/^ *commonName *= //p')
+check "pebble: it has an alternate root ($ALT_CN)" test -n "$ALT_CN"
+check "pebble: --preferred-chain picks the alternate chain" "$DEED" "${P[@]}" issue -d mail.example.test \
+  --challenge http-01 --standalone "127.0.0.1:$PEBBLE_HTTP_PORT" --preferred-chain "$ALT_CN"
+check "pebble: ... which verifies to the alternate root, not the default one" bash -c '
+  verify() { openssl verify -purpose sslserver -CAfile "$1" -untrusted "$2/chain.pem" "$2/cert.pem" >/dev/null 2>&1; }
+  verify "$0" "$1" && ! verify "$2" "$1"' "$LAB_DIR/alt-root.pem" "$LAB_DIR/deed-pebble/live/mail.example.test" "$PEBBLE_ROOT"
+check "pebble: --preferred-chain naming no chain keeps the default one" bash -c \
+  '"$@" >"$0" 2>&1 || { cat "$0"; exit 1; }' "$LAB_DIR/nochain.out" "$DEED" "${P[@]}" issue \
+  -d chain.bench.example.test --challenge http-01 --standalone "127.0.0.1:$PEBBLE_HTTP_PORT" --preferred-chain "No Such Root"
+check "pebble: ... which verifies to the default root" verify_live "$LAB_DIR/deed-pebble" chain.bench.example.test "$PEBBLE_ROOT" chain.bench.example.test
 
 # A TXT value that is not deed's, at the name deed will use: it must survive the cleanup.
 printf 'server %s\nzone %s\nupdate add _acme-challenge.%s. 60 TXT "keep-me"\nsend\n' \
