@@ -129,6 +129,19 @@ new_authz(struct sa_authz *a, struct sa_chall ch[2], const char *name, bool wild
 	a->n_challs = 2;
 }
 
+/* A pending order of acct for the n names, to be created. */
+static void
+new_order(struct sa_order *o, int64_t acct, char **names, size_t n)
+{
+	memset(o, 0, sizeof(*o));
+	o->account_id = acct;
+	o->status = SA_ORDER_PENDING;
+	o->expires = NOW + 7 * DAY;
+	o->created_at = NOW;
+	o->identifiers = names;
+	o->n_identifiers = n;
+}
+
 /* An order for one name with a fresh authorization; *authz_id and *chall_ids (2) filled. */
 static int64_t
 make_order(struct sa *sa, int64_t acct, const char *name, int64_t authz_expires, int64_t *authz_id,
@@ -141,12 +154,7 @@ make_order(struct sa *sa, int64_t acct, const char *name, int64_t authz_expires,
 	int64_t id;
 
 	new_authz(&az, ch, name, false, authz_expires);
-	o.account_id = acct;
-	o.status = SA_ORDER_PENDING;
-	o.expires = NOW + 7 * DAY;
-	o.created_at = NOW;
-	o.identifiers = names;
-	o.n_identifiers = 1;
+	new_order(&o, acct, names, 1);
 	assert_int_equal(sa->ops->order_create(sa, &o, &az, NULL, 0), DEED_OK);
 	if (authz_id != NULL)
 		*authz_id = az.id;
@@ -372,14 +380,9 @@ order_create_links_new_and_reused_authz_in_identifier_order(void **state)
 	memset(&az[1], 0, sizeof(az[1]));
 	az[1].id = reused;
 	new_authz(&az[2], ch_c, "c.example", false, NOW + DAY);
-	o.account_id = acct;
-	o.status = SA_ORDER_PENDING;
-	o.expires = NOW + 7 * DAY;
-	o.created_at = NOW;
+	new_order(&o, acct, names, 3);
 	o.not_before = NOW + 10;
 	o.not_after = NOW + 20;
-	o.identifiers = names;
-	o.n_identifiers = 3;
 	assert_int_equal(sa->ops->order_create(sa, &o, az, NULL, 0), DEED_OK);
 	assert_true(o.id > 0);
 	assert_int_equal(o.n_authz, 3);
@@ -495,12 +498,7 @@ order_create_stores_authz_validated_on_creation(void **state)
 	char broken[512] = "";
 	int n_audit = 0;
 
-	o.account_id = acct;
-	o.status = SA_ORDER_PENDING;
-	o.expires = NOW + 7 * DAY;
-	o.created_at = NOW;
-	o.identifiers = names;
-	o.n_identifiers = 1;
+	new_order(&o, acct, names, 1);
 	/* Shapes a validation cannot produce are refused, and nothing is stored. */
 	new_authz(&az, ch, "a.example", false, NOW + DAY);
 	az.status = SA_AUTHZ_VALID;
