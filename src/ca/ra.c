@@ -26,6 +26,7 @@
 #define BACKDATE 3600 /* seconds; certificates start an hour early for skewed clocks */
 #define RECOVER_MAX 4096
 #define JIT_SLOTS 1024
+#define OLD_KEYS_MAX 16 /* retired account keys whose hashed dns-persist-01 records validate */
 /* How long a challenge POST waits for its validation before it answers "processing": most
  * validations take milliseconds, and the answer then carries the outcome, sparing the client
  * a poll; a slow one (a distant DNS server, an unreachable http-01 host) does not hold the
@@ -284,7 +285,8 @@ struct vreq {
 	struct va_request req;
 	char ka[256];
 	char acct_url[600];
-	const char *thumbs[1];
+	const char *thumbs[1 + OLD_KEYS_MAX];
+	char old[OLD_KEYS_MAX][SA_THUMBPRINT_MAX];
 };
 
 static int
@@ -307,15 +309,23 @@ fill_request(struct ra *ra, const struct sa_chall *ch, const struct sa_authz *az
 	v->req.check_caa = ra->cfg->caa_check;
 	if (strcmp(ch->type, "dns-persist-01") == 0) {
 		const char *form = ra->cfg->persist_accounturi;
+		size_t n_old = 0;
 
 		v->req.accept_plain = form == NULL || strcmp(form, "hashed") != 0;
 		v->req.hash_prefix = form == NULL || strcmp(form, "plain") != 0 ? ra->hash_prefix
 										   : NULL;
-		/* Only the current key is on file yet: after a key rollover, records hashed
-		 * with the old key stop validating. */
+		/* Draft -02: a record hashed with any key the account has used validates, the
+		 * current one first, then the retired ones newest first (at most OLD_KEYS_MAX:
+		 * each costs two hashes per record seen). */
 		v->thumbs[0] = acct->thumbprint;
+		if (v->req.hash_prefix != NULL &&
+		    ra->sa->ops->account_old_thumbprints(ra->sa, acct->id, v->old, OLD_KEYS_MAX,
+							 &n_old) != DEED_OK)
+			n_old = 0; /* the current key still validates */
+		for (size_t i = 0; i < n_old; i++)
+			v->thumbs[1 + i] = v->old[i];
 		v->req.thumbprints = v->thumbs;
-		v->req.n_thumbprints = 1;
+		v->req.n_thumbprints = 1 + n_old;
 	}
 	return DEED_OK;
 }

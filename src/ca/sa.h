@@ -45,11 +45,13 @@ enum sa_cert_status {
 	SA_CERT_ABANDONED, /* issuance failed after the reservation; serial never reused */
 };
 
+#define SA_THUMBPRINT_MAX 44 /* an RFC 7638 SHA-256 thumbprint in base64url, and its NUL */
+
 struct sa_account {
 	int64_t id;
 	enum sa_acct_status status;
 	char *jwk_json;      /* public JWK, RFC 7638 members only */
-	char thumbprint[44]; /* RFC 7638, base64url */
+	char thumbprint[SA_THUMBPRINT_MAX]; /* RFC 7638, base64url */
 	char *contact_json;  /* JSON array of URLs, "[]" when none */
 	bool tos_agreed;
 	int64_t created_at;
@@ -149,6 +151,10 @@ struct sa_ops {
 	int (*account_change_key)(struct sa *sa, int64_t id, const char *old_thumbprint,
 				  const char *new_jwk_json, const char *new_thumbprint,
 				  int64_t *owner);
+	/* The thumbprints of the keys the account used before its current one (kept by
+	 * account_change_key), most recently retired first, at most max; *n gets how many. */
+	int (*account_old_thumbprints)(struct sa *sa, int64_t id,
+				       char (*out)[SA_THUMBPRINT_MAX], size_t max, size_t *n);
 
 	/* Orders. Creates o (fills o->id and o->authz_ids) in one transaction. authz has
 	 * o->n_identifiers entries, one per identifier in the same order: an entry with id != 0 is

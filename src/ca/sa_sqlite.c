@@ -58,7 +58,7 @@
 enum stmt {
 	S_BEGIN_WRITE, S_BEGIN_READ, S_COMMIT, S_ROLLBACK,
 	S_ACCT_INSERT, S_ACCT_GET, S_ACCT_BY_THUMB, S_ACCT_OWNER, S_ACCT_CONTACT, S_ACCT_CAS,
-	S_ACCT_SETKEY, S_ACCT_EXISTS,
+	S_ACCT_SETKEY, S_ACCT_EXISTS, S_ACCT_RETIRE_KEY, S_ACCT_OLD_KEYS,
 	S_ORDER_INSERT, S_ORDER_AUTHZ_INSERT, S_ORDER_GET, S_ORDER_IDENTS, S_ORDER_AUTHZ_IDS,
 	S_ORDER_LIST, S_ORDER_CAS, S_ORDER_EXISTS,
 	S_AUTHZ_INSERT, S_AUTHZ_OWNED, S_AUTHZ_GET, S_AUTHZ_REUSE, S_AUTHZ_CAS, S_AUTHZ_EXISTS,
@@ -94,6 +94,16 @@ static const char *const sql[N_STMT] = {
 	[S_ACCT_SETKEY] = "UPDATE accounts SET jwk = ?1, thumbprint = ?2 "
 			  "WHERE id = ?3 AND thumbprint = ?4",
 	[S_ACCT_EXISTS] = "SELECT 1 FROM accounts WHERE id = ?1",
+	/* A key rolled back to and away from again is retired anew. */
+	[S_ACCT_RETIRE_KEY] = "INSERT INTO account_old_keys(account_id, thumbprint, retired, "
+			      "retired_at) VALUES (?1, ?2, (SELECT coalesce(max(retired), 0) + 1 "
+			      "FROM account_old_keys WHERE account_id = ?1), "
+			      "CAST(strftime('%s', 'now') AS INTEGER)) "
+			      "ON CONFLICT(account_id, thumbprint) DO UPDATE SET "
+			      "retired = excluded.retired, retired_at = excluded.retired_at",
+	[S_ACCT_OLD_KEYS] = "SELECT k.thumbprint FROM account_old_keys k JOIN accounts a ON "
+			    "a.id = k.account_id WHERE k.account_id = ?1 AND k.thumbprint != "
+			    "a.thumbprint ORDER BY k.retired DESC LIMIT ?2",
 
 	[S_ORDER_INSERT] = "INSERT INTO orders(account_id, status, expires, created_at, "
 			   "not_before, not_after, identifiers) "
@@ -270,7 +280,19 @@ static const char migration_3[] =
 	" added_at INTEGER NOT NULL,"
 	" source TEXT NOT NULL);";
 
-static const char *const migrations[] = {migration_1, migration_2, migration_3};
+/* v4: the thumbprints of the keys an account used before its current one (key rollover), for
+ * dns-persist-01 records whose hashed accounturi was made with one of them (draft -02: the CA
+ * keeps every thumbprint while the account lives). Accounts that rolled over before v4 have
+ * no history: it was not kept. */
+static const char migration_4[] =
+	"CREATE TABLE account_old_keys ("
+	" account_id INTEGER NOT NULL REFERENCES accounts(id),"
+	" thumbprint TEXT NOT NULL,"
+	" retired INTEGER NOT NULL," /* the account's rollovers so far: orders its old keys */
+	" retired_at INTEGER NOT NULL,"
+	" PRIMARY KEY (account_id, thumbprint));";
+
+static const char *const migrations[] = {migration_1, migration_2, migration_3, migration_4};
 #define SCHEMA_VERSION ((int)(sizeof(migrations) / sizeof(migrations[0])))
 
 struct conn {
@@ -775,10 +797,34 @@ account_change_key(struct sa *sa, int64_t id, const char *old_thumbprint,
 	bind_text(s, 4, old_thumbprint);
 	if ((rc = run_cas(c, s, S_ACCT_EXISTS, id)) != DEED_OK)
 		goto out;
+	s = stmt(c, S_ACCT_RETIRE_KEY);
+	sqlite3_bind_int64(s, 1, id);
+	bind_text(s, 2, old_thumbprint);
+	if ((rc = run(s, NULL)) != DEED_OK)
+		goto out;
 	rc = commit(c);
 out:
 	release(sa, c); /* rolls back anything left open */
 	return rc;
+}
+
+static int
+account_old_thumbprints(struct sa *sa, int64_t id, char (*out)[SA_THUMBPRINT_MAX], size_t max,
+			size_t *n)
+{
+	struct conn *c = acquire(sa);
+	sqlite3_stmt *s = stmt(c, S_ACCT_OLD_KEYS);
+	int step;
+
+	*n = 0;
+	sqlite3_bind_int64(s, 1, id);
+	sqlite3_bind_int64(s, 2, (int64_t)max);
+	while ((step = sqlite3_step(s)) == SQLITE_ROW && *n < max)
+		if (col_copy(s, 0, out[*n], SA_THUMBPRINT_MAX) == DEED_OK)
+			(*n)++;
+	sqlite3_reset(s);
+	release(sa, c);
+	return step == SQLITE_DONE || step == SQLITE_ROW ? DEED_OK : map_rc(step);
 }
 
 /* --- orders ---------------------------------------------------------------------------- */
@@ -1775,6 +1821,7 @@ static const struct sa_ops sqlite_ops = {
 	.account_update_contact = account_update_contact,
 	.account_cas_status = account_cas_status,
 	.account_change_key = account_change_key,
+	.account_old_thumbprints = account_old_thumbprints,
 	.order_create = order_create,
 	.order_get = order_get,
 	.order_list = order_list,

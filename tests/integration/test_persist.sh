@@ -3,7 +3,8 @@
 # then issuance and three renewals leave the zone's serial unchanged. Deleting the record,
 # persistUntil in the past, a wildcard without policy=wildcard and another account's record all
 # fail; another CA's record beside ours is ignored; a subdomain validates through its parent's
-# policy=wildcard record; an authorization is valid at newOrder (just in time).
+# policy=wildcard record; an authorization is valid at newOrder (just in time); a record hashed
+# with the account's key keeps validating after a key rollover.
 set -uo pipefail
 . "$(dirname "$0")/lib.sh"
 
@@ -76,6 +77,12 @@ check "a renewal goes from the ready order straight to finalize" bash -c '
   ! grep -Eq "^deed: (validating|waiting)" "$0"' "$LAB_DIR/renew.out"
 check "zone serial unchanged after the one publication ($SERIAL)" test "$(zone_serial)" = "$SERIAL"
 check "subdomain validates through the parent's policy=wildcard record" issue -d sub.example.test
+
+# ---- key rollover: the record was hashed with the old key (draft -02); it keeps working ----
+check "account key rollover" "$DEED" "${C[@]}" account rollover
+check "after the rollover, the record made with the old key still validates" \
+  "$DEED" "${C[@]}" renew example.test --force
+check "... and the zone was not touched ($SERIAL)" test "$(zone_serial)" = "$SERIAL"
 
 # ---- the owner revokes by deleting the record ----
 printf 'server 127.0.0.1 %s\nzone example.test\nupdate delete _validation-persist.example.test. TXT\nsend\n' \

@@ -335,6 +335,46 @@ account_key_change_swaps_key_and_frees_old_thumbprint(void **state)
 	make_account(sa, "old");
 }
 
+/* dns-persist-01 (draft -02) needs every key an account has used: each rollover keeps the
+ * retired key's thumbprint, newest first; the current key is never listed; a failed
+ * rollover keeps nothing. */
+static void
+account_key_changes_keep_old_thumbprints(void **state)
+{
+	struct sa *sa = SA(state);
+	char old[4][SA_THUMBPRINT_MAX];
+	int64_t owner, id = make_account(sa, "k1");
+	size_t n = 9;
+
+	make_account(sa, "other");
+	assert_int_equal(sa->ops->account_old_thumbprints(sa, id, old, 4, &n), DEED_OK);
+	assert_int_equal(n, 0);
+	assert_int_equal(sa->ops->account_change_key(sa, id, "k1", "{}", "k2", &owner), DEED_OK);
+	assert_int_equal(sa->ops->account_change_key(sa, id, "k2", "{}", "k3", &owner), DEED_OK);
+	assert_int_equal(sa->ops->account_change_key(sa, id, "k3", "{}", "other", &owner),
+			 DEED_ECONFLICT);
+	assert_int_equal(sa->ops->account_change_key(sa, id, "stale", "{}", "k4", &owner),
+			 DEED_ECONFLICT);
+	assert_int_equal(sa->ops->account_old_thumbprints(sa, id, old, 4, &n), DEED_OK);
+	assert_int_equal(n, 2);
+	assert_string_equal(old[0], "k2");
+	assert_string_equal(old[1], "k1");
+	/* Back to k1: k3 is retired now, k1 is current again. */
+	assert_int_equal(sa->ops->account_change_key(sa, id, "k3", "{}", "k1", &owner), DEED_OK);
+	assert_int_equal(sa->ops->account_old_thumbprints(sa, id, old, 4, &n), DEED_OK);
+	assert_int_equal(n, 2);
+	assert_string_equal(old[0], "k3");
+	assert_string_equal(old[1], "k2");
+	/* And away from k1 again: it comes first. max is honoured. */
+	assert_int_equal(sa->ops->account_change_key(sa, id, "k1", "{}", "k5", &owner), DEED_OK);
+	assert_int_equal(sa->ops->account_old_thumbprints(sa, id, old, 2, &n), DEED_OK);
+	assert_int_equal(n, 2);
+	assert_string_equal(old[0], "k1");
+	assert_string_equal(old[1], "k3");
+	assert_int_equal(sa->ops->account_old_thumbprints(sa, 999, old, 4, &n), DEED_OK);
+	assert_int_equal(n, 0);
+}
+
 static void
 account_key_change_to_anothers_key_names_owner(void **state)
 {
@@ -1185,6 +1225,37 @@ url_forms_open_and_unknown_drivers_refused(void **state)
 	assert_null(sa);
 }
 
+/* A version 3 database (before account key history) with an account in it opens, is
+ * migrated, keeps its data, and then keeps retired keys. */
+static void
+database_from_version_3_is_migrated(void **state)
+{
+	struct env *e = *state;
+	char old[2][SA_THUMBPRINT_MAX];
+	struct sa_account a;
+	int64_t owner, id = make_account(e->sa, "v3key");
+	sqlite3 *db;
+	char err[256] = "";
+	size_t n;
+
+	sa_close(e->sa);
+	e->sa = NULL;
+	assert_int_equal(sqlite3_open(e->path, &db), SQLITE_OK);
+	assert_int_equal(sqlite3_exec(db, "DROP TABLE account_old_keys; PRAGMA user_version = 3",
+				      NULL, NULL, NULL),
+			 SQLITE_OK);
+	sqlite3_close(db);
+	assert_int_equal(sa_open(e->path, &e->sa, err, sizeof(err)), DEED_OK);
+	assert_int_equal(e->sa->ops->account_get(e->sa, id, &a), DEED_OK);
+	assert_string_equal(a.thumbprint, "v3key");
+	sa_account_cleanup(&a);
+	assert_int_equal(e->sa->ops->account_change_key(e->sa, id, "v3key", "{}", "v4key", &owner),
+			 DEED_OK);
+	assert_int_equal(e->sa->ops->account_old_thumbprints(e->sa, id, old, 2, &n), DEED_OK);
+	assert_int_equal(n, 1);
+	assert_string_equal(old[0], "v3key");
+}
+
 static void
 database_with_newer_schema_is_refused(void **state)
 {
@@ -1436,6 +1507,7 @@ main(void)
 	    T(account_status_cas_checks_expected_status),
 	    T(account_key_change_swaps_key_and_frees_old_thumbprint),
 	    T(account_key_change_to_anothers_key_names_owner),
+	    T(account_key_changes_keep_old_thumbprints),
 	    T(account_key_change_with_stale_old_key_conflicts),
 	    T(order_create_links_new_and_reused_authz_in_identifier_order),
 	    T(order_create_refuses_other_accounts_authz_and_rolls_back),
@@ -1463,6 +1535,7 @@ main(void)
 	    T(cert_list_reserved_returns_unsettled_reservations),
 	    T(records_survive_close_and_reopen),
 	    T(url_forms_open_and_unknown_drivers_refused),
+	    T(database_from_version_3_is_migrated),
 	    T(database_with_newer_schema_is_refused),
 	    T(foreign_sqlite_file_is_refused),
 	    T(chall_begin_race_has_exactly_one_winner),
