@@ -493,11 +493,6 @@ struct jit {
 	char name[300];           /* the name whose record passed */
 };
 
-/*
- * Look up the dns-persist-01 record of the new authorization az. When it passes, az becomes
- * valid through its dns-persist-01 challenge, and is stored so with the order: one
- * transaction, one flush. j says whether a lookup happened and how it went.
- */
 /* Whether the account ever passed a dns-persist-01 validation. */
 static bool
 persist_passed(struct ra *ra, int64_t account_id)
@@ -518,6 +513,11 @@ persist_passed(struct ra *ra, int64_t account_id)
 	return true;
 }
 
+/*
+ * Look up the dns-persist-01 record of the new authorization az. When it passes, az becomes
+ * valid through its dns-persist-01 challenge, and is stored so with the order: one
+ * transaction, one flush. j says whether a lookup happened and how it went.
+ */
 static void
 jit_persist(struct ra *ra, const struct sa_account *acct, struct sa_authz *az, struct jit *j)
 {

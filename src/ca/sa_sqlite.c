@@ -463,30 +463,27 @@ static void
 release(struct sa *sa, struct conn *c)
 {
 	struct sa_sqlite *s = (struct sa_sqlite *)sa;
-	bool wrote;
+	bool sync;
 
 	/* A connection must go back clean: an open transaction would hold the write lock (or
 	 * pin an old WAL snapshot) for whoever takes it next. */
 	if (!sqlite3_get_autocommit(c->db))
 		run(stmt(c, S_ROLLBACK), NULL);
-	wrote = sqlite3_total_changes64(c->db) != c->changes0;
+	sync = sqlite3_total_changes64(c->db) != c->changes0 && !c->defer_sync;
 	if (c->writer) {
-		bool sync = wrote && !c->defer_sync;
-
 		c->writer = false;
 		pthread_mutex_unlock(&s->wlock);
-		/* Outside the write mutex: the next writer commits while this one's fsync runs. */
-		if (sync && group_sync(s) != DEED_OK)
-			log_err("sa: fsync of the write-ahead log failed; a power loss may lose "
-				"the last writes");
-		return;
+	} else {
+		pthread_mutex_lock(&s->lock);
+		s->idle[s->n_idle++] = c;
+		pthread_cond_signal(&s->returned);
+		pthread_mutex_unlock(&s->lock);
 	}
-	if (wrote) /* a read-only operation never writes; if it did, it is flushed all the same */
-		(void)group_sync(s);
-	pthread_mutex_lock(&s->lock);
-	s->idle[s->n_idle++] = c;
-	pthread_cond_signal(&s->returned);
-	pthread_mutex_unlock(&s->lock);
+	/* With the connection given back: the next writer commits while this one's fsync runs
+	 * (through the SYNCER connection). */
+	if (sync && group_sync(s) != DEED_OK)
+		log_err("sa: fsync of the write-ahead log failed; a power loss may lose the last "
+			"writes");
 }
 
 static int

@@ -312,7 +312,6 @@ prepare_authz(struct acme *a, const char *thumbprint, const char *account_url,
 	return DEED_OK;
 }
 
-/* Poll an authorization until it is decided. */
 /* A failed validation of p, for the user: the challenge's problem (prob, may be NULL) or the
  * status it ended in. */
 static int
@@ -327,6 +326,7 @@ validation_failed(const struct pending *p, const json_t *prob, const char *statu
 	return fail(why, ISSUE_FAIL_VALIDATION, DEED_EDENIED);
 }
 
+/* Poll an authorization until it is decided. */
 static int
 await_authz(struct acme *a, const struct pending *p, time_t deadline, enum issue_fail *why,
 	    char *err, size_t errlen)
@@ -515,6 +515,7 @@ issue_run(struct acme *a, const char *thumbprint, const char *account_url,
 	const json_t *azs, *u;
 	char order_url[1024], finalize[1024], *payload = NULL, *csr = NULL;
 	time_t deadline = mono() + (o->timeout_s > 0 ? o->timeout_s : 300);
+	const char *st;
 	size_t n = 0, i;
 	bool ready;
 	int rc;
@@ -545,21 +546,21 @@ issue_run(struct acme *a, const char *thumbprint, const char *account_url,
 	}
 	/* RFC 8555 §7.1.6: a ready order has every authorization valid already (reused, or
 	 * dns-persist-01 validated just in time): straight to finalize. */
-	ready = djson_str(r.body, "status") != NULL &&
-		strcmp(djson_str(r.body, "status"), "ready") == 0;
-	if (ready)
+	st = djson_str(r.body, "status");
+	ready = st != NULL && strcmp(st, "ready") == 0;
+	if (ready) {
 		progress(o, "order ready at once:", "every authorization is valid already");
-	json_array_foreach(azs, i, u) {
-		bool needed = false;
+	} else {
+		json_array_foreach(azs, i, u) {
+			bool needed = false;
 
-		if (ready)
-			break;
-		rc = prepare_authz(a, thumbprint, account_url, o, json_string_value(u), &p[n],
-				   &needed, why, err, errlen);
-		if (rc != DEED_OK)
-			break;
-		if (needed)
-			n++;
+			rc = prepare_authz(a, thumbprint, account_url, o, json_string_value(u),
+					   &p[n], &needed, why, err, errlen);
+			if (rc != DEED_OK)
+				break;
+			if (needed)
+				n++;
+		}
 	}
 	acme_resp_cleanup(&r);
 	if (rc == DEED_OK && n > 0 && o->solver->ops->ready != NULL) {
@@ -568,8 +569,6 @@ issue_run(struct acme *a, const char *thumbprint, const char *account_url,
 			*why = ISSUE_FAIL_SOLVER;
 	}
 	for (i = 0; rc == DEED_OK && i < n; i++) {
-		const char *st;
-
 		progress_authz(o, "validating", &p[i]);
 		rc = post_ok(a, p[i].chall_url, "{}", &r, why, "challenge", err, errlen);
 		/* A CA that validates at once answers with the outcome: a valid challenge makes
