@@ -4,6 +4,8 @@
 # process started here is stopped by PID at exit (BENCH_KEEP=1 keeps them and the directory).
 
 ISSUER=ca.deed.test
+# shellcheck source=deed-conf.sh
+. "$SRC/scripts/deed-conf.sh"
 CA_PID=
 
 free_port() {
@@ -38,17 +40,12 @@ bench_lab_start() {
 # and not empty, and each KEY set to VALUE. Sets CA_PID, CA_URL and CA_HTTP (the port it
 # validates http-01 against).
 bench_ca_start() {
-  local port kv conf=$LAB_DIR/ca/deed-ca.conf
+  local port
   port=$(free_port); CA_HTTP=$(free_port)
   CA_URL=https://127.0.0.1:$port/directory
   "$DEED_BUILD/deed-ca" init --dir "$LAB_DIR/ca" --listen "127.0.0.1:$port" >/dev/null || exit 1
-  sed -i -e "s/^challenges = .*/challenges = http-01,dns-01,dns-persist-01/" \
-         -e "s/^caa_identities =.*/caa_identities = $ISSUER/" "$conf"
-  [ -n "${1:-}" ] && sed -i "s/^threads = .*/threads = $1/" "$conf"
-  for kv in "${@:2}"; do
-    grep -q "^${kv%%=*} = " "$conf" || { echo "deed-ca.conf has no key ${kv%%=*}" >&2; exit 1; }
-    sed -i "s|^${kv%%=*} = .*|${kv%%=*} = ${kv#*=}|" "$conf"
-  done
+  deed_conf_set "$LAB_DIR/ca/deed-ca.conf" challenges=http-01,dns-01,dns-persist-01 \
+    "caa_identities=$ISSUER" ${1:+"threads=$1"} "${@:2}" || exit 1
   "$DEED_BUILD/deed-ca" serve --dir "$LAB_DIR/ca" --dns-resolver "$DNS" --http01-port "$CA_HTTP" \
     --allow-loopback >"$LAB_DIR/deed-ca.log" 2>&1 &
   CA_PID=$!

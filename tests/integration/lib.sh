@@ -3,6 +3,8 @@
 # shellcheck shell=bash
 
 DEED_SRC=${DEED_SRC:-$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)}
+# shellcheck source=../../scripts/deed-conf.sh
+. "$DEED_SRC/scripts/deed-conf.sh"
 DEED_BUILD=${DEED_BUILD:-$DEED_SRC/build}
 DEED_LAB=${DEED_LAB:-$(cd "$DEED_SRC/.." && pwd)/shared/lab}
 [ -x "$DEED_LAB/dns-up.sh" ] || { echo "lab kit not found at $DEED_LAB (set DEED_LAB)" >&2; exit 1; }
@@ -49,17 +51,12 @@ ISSUER=ca.deed.test
 # 127.0.0.1:PORT; with CHALLENGES, offering those under the name $ISSUER, and each KEY of its
 # configuration set to VALUE (a key the file does not have stops the test).
 ca_init() {
-  local dir=$1 port=$2 kv
+  local dir=$1 port=$2
   "$DEED_BUILD/deed-ca" init --dir "$dir" --listen "127.0.0.1:$port" >/dev/null ||
     { fail "deed-ca init"; exit 1; }
   [ $# -ge 3 ] || return 0
-  sed -i -e "s/^challenges = .*/challenges = $3/" \
-         -e "s/^caa_identities =.*/caa_identities = $ISSUER/" "$dir/deed-ca.conf"
-  shift 3
-  for kv in "$@"; do
-    grep -q "^${kv%%=*} = " "$dir/deed-ca.conf" || { fail "deed-ca.conf has ${kv%%=*}"; exit 1; }
-    sed -i "s|^${kv%%=*} = .*|${kv%%=*} = ${kv#*=}|" "$dir/deed-ca.conf"
-  done
+  deed_conf_set "$dir/deed-ca.conf" "challenges=$3" "caa_identities=$ISSUER" "${@:4}" ||
+    { fail "deed-ca.conf settings"; exit 1; }
 }
 
 ca_start() {  # ca_start DIR ARGS...: start deed-ca serve, wait for its directory
